@@ -1,0 +1,184 @@
+//! A whole host, assembled from configuration: database, sandbox, plugins, storage, tracker and
+//! exporter. The command line, the tests and the benchmarks all build hosts through here.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::export::{Exporter, PluginSet};
+use crate::plugin::{Limits, Plugin, PluginRuntime};
+use crate::storage::ExportStorage;
+use crate::tracking::Tracker;
+
+/// A running host's parts.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The configuration it was built from.
+    pub config: Config,
+    /// The database.
+    pub db: Db,
+    /// The clock.
+    pub clock: SharedClock,
+    /// Time tracking.
+    pub tracker: Tracker,
+    /// The export pipeline.
+    pub exporter: Arc<Exporter>,
+    /// The sandbox.
+    pub runtime: PluginRuntime,
+    /// Active plugins by name.
+    pub plugins: PluginSet,
+}
+
+impl App {
+    /// Opens the database (creating and migrating it), builds the sandbox and loads the plugins:
+    /// the built-in data export, then every `*.wasm` in `plugins.dir`. A plugin that fails to
+    /// load is logged and skipped; the others still serve.
+    pub async fn open(config: Config, clock: SharedClock) -> anyhow::Result<App> {
+        let db = Db::connect(&config.database_url())
+            .await
+            .context("failed to open the database")?;
+        let limits = Limits::from_config(&config.plugins, config.exports.page_size);
+        // The compilation cache insists on an absolute folder.
+        let cache = std::path::absolute(config.data_dir.join("plugin-cache"))
+            .context("failed to resolve the data folder")?;
+        let runtime = PluginRuntime::new(limits, Some(&cache))
+            .context("failed to start the plugin sandbox")?;
+
+        let mut loaded: BTreeMap<String, Arc<Plugin>> = BTreeMap::new();
+        let builtin = runtime
+            .load(crate::BUILTIN_DATA_EXPORT.to_vec())
+            .await
+            .context("the built-in data-export plugin failed to load")?;
+        loaded.insert(builtin.metadata.name.clone(), Arc::new(builtin));
+        if let Some(dir) = &config.plugins.dir {
+            load_folder(&runtime, dir, &mut loaded).await?;
+        }
+        let plugins: PluginSet = Arc::new(RwLock::new(loaded));
+
+        let storage = ExportStorage::local(&config.storage_path())
+            .context("failed to open export storage")?;
+        let tracker = Tracker::new(db.clone(), clock.clone(), config.tracking.max_session_hours);
+        let exporter = Arc::new(Exporter::new(
+            db.clone(),
+            runtime.clone(),
+            plugins.clone(),
+            storage,
+            tracker.clone(),
+            clock.clone(),
+            config.exports.link_hours,
+            config.server.public_url.clone(),
+        ));
+        Ok(App {
+            config,
+            db,
+            clock,
+            tracker,
+            exporter,
+            runtime,
+            plugins,
+        })
+    }
+
+    /// Serves downloads on `listener` and runs the export workers and the sweep until
+    /// `shutdown` completes.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let requeued = {
+            let mut tx = self.db.write().await?;
+            let count = crate::db::exports::requeue_running(&mut tx).await?;
+            tx.commit().await?;
+            count
+        };
+        if requeued > 0 {
+            tracing::warn!(
+                requeued,
+                "exports interrupted by the last shutdown were queued again"
+            );
+        }
+
+        let mut background = tokio::task::JoinSet::new();
+        for _ in 0..self.config.exports.concurrency {
+            background.spawn(work(self.exporter.clone()));
+        }
+        background.spawn(sweep(
+            self.tracker.clone(),
+            self.exporter.clone(),
+            Duration::from_secs(self.config.exports.sweep_interval_seconds),
+        ));
+
+        let router = crate::web::router(self.exporter.clone());
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        background.shutdown().await;
+        served.context("the download server stopped")
+    }
+}
+
+async fn load_folder(
+    runtime: &PluginRuntime,
+    dir: &std::path::Path,
+    loaded: &mut BTreeMap<String, Arc<Plugin>>,
+) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("failed to read the plugin folder {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|ext| ext != "wasm") {
+            continue;
+        }
+        let outcome = match std::fs::read(&path) {
+            Ok(bytes) => runtime.load(bytes).await.map_err(anyhow::Error::from),
+            Err(error) => Err(error.into()),
+        };
+        match outcome {
+            Ok(plugin) => {
+                tracing::info!(path = %path.display(), plugin = %plugin.metadata.name, "plugin added");
+                loaded.insert(plugin.metadata.name.clone(), Arc::new(plugin));
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), error = %format!("{error:#}"), "plugin refused")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long an idle worker waits before looking at the queue again.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Runs queued exports one after another, forever.
+async fn work(exporter: Arc<Exporter>) {
+    loop {
+        match exporter.run_next().await {
+            Some(Ok(_)) => {}
+            // The pipeline has logged the failure and recorded it on the job.
+            Some(Err(_)) => {}
+            None => tokio::time::sleep(IDLE_POLL).await,
+        }
+    }
+}
+
+/// Closes overdue sessions and deletes expired exports every `interval`.
+async fn sweep(tracker: Tracker, exporter: Arc<Exporter>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = tracker.close_overdue(None).await {
+            tracing::error!(%error, "the auto-close sweep failed");
+        }
+        if let Err(error) = exporter.sweep().await {
+            tracing::error!(%error, "the expired-export sweep failed");
+        }
+    }
+}

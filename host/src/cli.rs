@@ -1,0 +1,400 @@
+//! The operator command line.
+//!
+//! `clocky serve` runs the download server and the export workers. The other commands act on the
+//! same database directly, for corrections, backfills, tests and the demo. Everything a Discord
+//! user can do goes through the same [`Tracker`](crate::tracking::Tracker) and
+//! [`Exporter`](crate::export::Exporter) as here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, NaiveDateTime};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clocky_rules::Timestamp;
+use clocky_rules::zone::local_to_utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing_subscriber::EnvFilter;
+
+use crate::app::App;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::export::{Requested, human_time};
+use crate::ids::{ServerId, UserId};
+use crate::tracking::Member;
+
+/// Clocky: time tracking for Discord, with your data always yours to take.
+#[derive(Debug, Parser)]
+#[command(name = "clocky", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./clocky.toml if it exists.
+    #[arg(long, short, global = true, env = "CLOCKY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the download server, the export workers and the sweeps until interrupted.
+    Serve,
+    /// Record time for a user, as the Discord commands would (for corrections and backfills).
+    Track {
+        /// What to record.
+        #[arg(value_enum)]
+        action: TrackAction,
+        /// Who and when.
+        #[command(flatten)]
+        args: TrackArgs,
+    },
+    /// Change a user's preferences, or erase them.
+    User {
+        /// What to change.
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Export a user's data through the same pipeline as /data-export and print the message.
+    Export {
+        /// The user's Discord id.
+        #[arg(long)]
+        user: UserId,
+        /// Also write the document to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The export format (plugin name). Default: data-export.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Create a realistic history for a demo user, export it, and serve the link.
+    Demo {
+        /// Print the message and exit instead of serving the link.
+        #[arg(long)]
+        no_serve: bool,
+    },
+}
+
+/// Tracking actions.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TrackAction {
+    /// Start a work session.
+    Checkin,
+    /// End the work session (and a running break).
+    Checkout,
+    /// Start a break.
+    BreakStart,
+    /// End the break.
+    BreakEnd,
+}
+
+/// Who, where and when.
+#[derive(Debug, Args)]
+pub struct TrackArgs {
+    /// The user's Discord id.
+    #[arg(long)]
+    pub user: UserId,
+    /// The server's Discord id.
+    #[arg(long)]
+    pub server: ServerId,
+    /// When: RFC 3339 with an offset (2025-01-15T09:00:00+01:00), or "YYYY-MM-DD HH:MM" in the
+    /// user's time zone. Default: now.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// The user's current username: name, or name#1234 for accounts with a discriminator.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// The server's current name.
+    #[arg(long)]
+    pub server_name: Option<String>,
+}
+
+/// Preference changes.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Set the IANA time zone used for local times (e.g. Europe/Berlin).
+    SetTimezone {
+        /// The user's Discord id.
+        #[arg(long)]
+        user: UserId,
+        /// An IANA zone name.
+        zone: String,
+    },
+    /// Show or hide the user on server leaderboards.
+    SetLeaderboard {
+        /// The user's Discord id.
+        #[arg(long)]
+        user: UserId,
+        /// on or off.
+        #[arg(value_enum)]
+        visibility: Toggle,
+    },
+    /// Erase a user: every session, break, export file and record about them.
+    Delete {
+        /// The user's Discord id.
+        #[arg(long)]
+        user: UserId,
+    },
+}
+
+/// on or off.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Toggle {
+    /// Visible.
+    On,
+    /// Hidden.
+    Off,
+}
+
+/// Parses the command line, sets up logging and runs the command.
+pub fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    // The server reports what it does; one-shot commands only warn, so their output stays the
+    // message the operator asked for. RUST_LOG overrides both.
+    let default_filter = match cli.command {
+        Command::Serve => "warn,clocky=info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::load(cli.config.as_deref()).context("failed to load the configuration")?;
+    let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
+    runtime.block_on(run(cli.command, config, Arc::new(SystemClock)))
+}
+
+/// Runs one command against a host built from `config`.
+pub async fn run(command: Command, config: Config, clock: SharedClock) -> anyhow::Result<ExitCode> {
+    let app = App::open(config, clock).await?;
+    match command {
+        Command::Serve => serve(&app, false).await?,
+        Command::Track { action, args } => track(&app, action, &args).await?,
+        Command::User { action } => user(&app, action).await?,
+        Command::Export { user, out, format } => {
+            let message = export(&app, user, format.as_deref(), out.as_deref()).await?;
+            println!("{}", message.to_text());
+            println!(
+                "\nThe link is served by `clocky serve` at {}.",
+                app.config.server.listen
+            );
+        }
+        Command::Demo { no_serve } => {
+            let message = crate::demo::run(&app).await?;
+            println!("\n{}", message.to_text());
+            if !no_serve {
+                serve(&app, true).await?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(app: &App, demo: bool) -> anyhow::Result<()> {
+    let listen = app.config.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("failed to listen on {listen}"))?;
+    if demo {
+        println!(
+            "\nServing the link at {}. Press Ctrl-C to stop.",
+            app.config.server.public_url
+        );
+    } else {
+        tracing::info!(%listen, public_url = %app.config.server.public_url, "download server listening");
+        tracing::info!("no Discord connection in this build: serving downloads and exports only");
+    }
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    app.serve(listener, shutdown).await
+}
+
+async fn track(app: &App, action: TrackAction, args: &TrackArgs) -> anyhow::Result<()> {
+    let zone = app.tracker.timezone_of(args.user).await?;
+    let at = args
+        .at
+        .as_deref()
+        .map(|text| parse_at(text, zone))
+        .transpose()?;
+    let username = args.username.as_deref().map(parse_username).transpose()?;
+    let member = Member {
+        user: args.user,
+        username,
+        server: args.server,
+        server_name: args.server_name.as_deref(),
+    };
+    let when = |at: Option<Timestamp>| local(at.unwrap_or_else(|| app.clock.now()), zone);
+    match action {
+        TrackAction::Checkin => {
+            let session = app.tracker.check_in(member, at).await?;
+            println!("Checked in at {} (session {session}).", when(at));
+        }
+        TrackAction::Checkout => {
+            let done = app.tracker.check_out(member, at).await?;
+            let figures = done.figures;
+            println!(
+                "Checked out at {}{}: {} min worked, {} min of breaks.",
+                when(at),
+                if done.ended_break {
+                    ", ending your break"
+                } else {
+                    ""
+                },
+                figures.net_worked_minutes.unwrap_or(0),
+                figures.break_duration_minutes,
+            );
+        }
+        TrackAction::BreakStart => {
+            app.tracker.start_break(member, at).await?;
+            println!("Break started at {}.", when(at));
+        }
+        TrackAction::BreakEnd => {
+            let minutes = app.tracker.end_break(member, at).await?;
+            println!("Break ended at {} after {minutes} min.", when(at));
+        }
+    }
+    Ok(())
+}
+
+async fn user(app: &App, action: UserAction) -> anyhow::Result<()> {
+    match action {
+        UserAction::SetTimezone { user, zone } => {
+            let zone = app.tracker.set_timezone(user, &zone).await?;
+            println!("Time zone set to {}.", zone.name());
+        }
+        UserAction::SetLeaderboard { user, visibility } => {
+            let public = matches!(visibility, Toggle::On);
+            app.tracker.set_leaderboard(user, public).await?;
+            println!(
+                "Leaderboard visibility {}.",
+                if public { "on" } else { "off" }
+            );
+        }
+        UserAction::Delete { user } => {
+            if app.exporter.forget_user(user).await? {
+                println!("Erased user {user} and everything Clocky kept about them.");
+            } else {
+                println!("Clocky has nothing about user {user}.");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs an export to the end and issues its link, showing progress while the plugin works.
+pub async fn export(
+    app: &App,
+    user: UserId,
+    format: Option<&str>,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<crate::export::DeliveryMessage> {
+    let job = match app.exporter.request(user, None, format).await? {
+        Requested::Queued(job) => job,
+        Requested::AlreadyInProgress(job) => bail!(
+            "an export for user {user} is already {} (job {}); wait for it to finish",
+            job.state.as_str(),
+            job.job_id
+        ),
+    };
+    let spinner = ProgressBar::new_spinner()
+        .with_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        )
+        .with_message("Generating your data export…");
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let ran = app.exporter.run(job.job_id).await;
+    spinner.finish_and_clear();
+    let ready = match ran {
+        Ok(ready) => ready,
+        Err(error) => {
+            eprintln!("{}", error.user_message());
+            return Err(error.into());
+        }
+    };
+    let message = app.exporter.issue_link(ready.job_id).await?;
+    if let Some(path) = out {
+        let bytes = app.exporter.document(&ready).await?;
+        std::fs::write(path, &bytes)
+            .with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    Ok(message)
+}
+
+/// Reads `--at`: RFC 3339 with an offset, or a wall-clock time in the user's zone.
+pub fn parse_at(text: &str, zone: chrono_tz::Tz) -> anyhow::Result<Timestamp> {
+    let text = text.trim();
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.timestamp());
+    }
+    let Ok(local) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M") else {
+        bail!(
+            "could not read the time {text:?}: use RFC 3339 with an offset \
+             (2025-01-15T09:00:00+01:00) or \"YYYY-MM-DD HH:MM\" in the user's time zone ({})",
+            zone.name()
+        );
+    };
+    Ok(local_to_utc(zone, local)?)
+}
+
+/// Reads `name` or `name#1234`.
+pub fn parse_username(text: &str) -> anyhow::Result<(&str, u16)> {
+    let text = text.trim();
+    let (name, discriminator) = match text.rsplit_once('#') {
+        Some((name, digits)) if digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            (name, digits.parse::<u16>()?)
+        }
+        _ => (text, 0),
+    };
+    if name.is_empty() || name.chars().count() > 100 {
+        bail!("a username must be 1 to 100 characters, optionally followed by #1234");
+    }
+    Ok((name, discriminator))
+}
+
+fn local(at: Timestamp, zone: chrono_tz::Tz) -> String {
+    match DateTime::from_timestamp(at, 0) {
+        Some(time) => format!(
+            "{} ({})",
+            time.with_timezone(&zone).format("%Y-%m-%d %H:%M"),
+            zone.name()
+        ),
+        None => human_time(at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_accepts_offsets_and_local_times() {
+        let berlin = chrono_tz::Europe::Berlin;
+        // 2025-01-15T09:00:00+01:00 is 08:00Z = 1736928000.
+        assert_eq!(
+            parse_at("2025-01-15T09:00:00+01:00", berlin).unwrap(),
+            1_736_928_000
+        );
+        assert_eq!(parse_at("2025-01-15 09:00", berlin).unwrap(), 1_736_928_000);
+        let error = parse_at("2025-03-30 02:30", berlin)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("does not exist"), "{error}");
+        let error = parse_at("yesterday", berlin).unwrap_err().to_string();
+        assert!(error.contains("RFC 3339"), "{error}");
+    }
+
+    #[test]
+    fn usernames_keep_their_discriminator() {
+        assert_eq!(parse_username("alice#1234").unwrap(), ("alice", 1234));
+        assert_eq!(parse_username("alice").unwrap(), ("alice", 0));
+        assert_eq!(parse_username("we#ird").unwrap(), ("we#ird", 0));
+        assert!(parse_username("").is_err());
+    }
+}

@@ -1,0 +1,291 @@
+//! Configuration.
+//!
+//! Settings come, lowest priority first, from the built-in defaults, a TOML file (`clocky.toml`
+//! in the working directory, or the file named by `--config`), and environment variables named
+//! `CLOCKY_<SECTION>__<KEY>` (for example `CLOCKY_SERVER__LISTEN=0.0.0.0:8080`). A key Clocky does
+//! not know is an error rather than silently ignored, because a misspelt limit that falls back
+//! to its default is a limit the operator believes is in force and is not.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use url::Url;
+
+/// The file read from the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "clocky.toml";
+
+/// Why the configuration could not be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A file or variable could not be read, has an unknown key, or holds a value of the wrong
+    /// type. Figment's message names the key and where it came from.
+    #[error(transparent)]
+    Load(#[from] Box<figment::Error>),
+    /// A value has the right type but cannot work.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Everything Clocky can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder for the database and export files when they are not set on their own.
+    pub data_dir: PathBuf,
+    /// Database URL. Default: `sqlite://<data_dir>/clocky.db`, created on first run.
+    pub database_url: Option<String>,
+    /// The download server.
+    pub server: ServerConfig,
+    /// Where export files are kept.
+    pub storage: StorageConfig,
+    /// The export pipeline.
+    pub exports: ExportConfig,
+    /// Time-tracking rules an operator may tune.
+    pub tracking: TrackingConfig,
+    /// The plugin sandbox.
+    pub plugins: PluginConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("clocky-data"),
+            database_url: None,
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            exports: ExportConfig::default(),
+            tracking: TrackingConfig::default(),
+            plugins: PluginConfig::default(),
+        }
+    }
+}
+
+/// The download server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. Loopback by default: put a reverse proxy with HTTPS in front (see
+    /// the README) rather than exposing plain HTTP.
+    pub listen: SocketAddr,
+    /// The address users reach the server at, used to build download links.
+    pub public_url: Url,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: Url::parse("http://127.0.0.1:8080/").unwrap_or_else(|_| unreachable!()),
+        }
+    }
+}
+
+/// Where export files are kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Folder for export files. Default: `<data_dir>/exports`.
+    pub path: Option<PathBuf>,
+}
+
+/// The export pipeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// How long a download link works, in hours. The guide promises 24.
+    pub link_hours: u32,
+    /// The most rows a plugin gets per page, whatever it asks for. Bounds the memory one host
+    /// query can take.
+    pub page_size: u32,
+    /// How often the server looks for queued jobs, expired files and overdue sessions, in
+    /// seconds.
+    pub sweep_interval_seconds: u64,
+    /// How many exports one process runs at once. Each holds a plugin instance (up to
+    /// `plugins.memory_mib`) and a database connection.
+    pub concurrency: usize,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            link_hours: 24,
+            page_size: 500,
+            sweep_interval_seconds: 30,
+            concurrency: 2,
+        }
+    }
+}
+
+/// Time-tracking rules an operator may tune.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingConfig {
+    /// Sessions open longer than this many hours are closed as `auto-closed` at check-in plus
+    /// this maximum.
+    pub max_session_hours: u32,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            max_session_hours: 12,
+        }
+    }
+}
+
+/// The plugin sandbox. Every limit applies to one export call and starts afresh for the next.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginConfig {
+    /// Extra plugin components (`*.wasm`) to load besides the built-in data export. A plugin
+    /// here named `data-export` replaces the built-in one.
+    pub dir: Option<PathBuf>,
+    /// CPU time a plugin may spend in its own code per export, in milliseconds. Protects the
+    /// worker from plugins that loop; time spent waiting on host queries does not count.
+    pub cpu_ms: u64,
+    /// Wall-clock time per export, in seconds, host queries included. A backstop for the case
+    /// the CPU limit cannot see: a plugin that keeps the host busy on its behalf.
+    pub wall_seconds: u64,
+    /// Linear memory a plugin instance may use, in MiB. Protects the host's memory from plugins
+    /// that allocate without end.
+    pub memory_mib: u64,
+    /// Largest document a plugin may return, in MiB. Protects storage and users' downloads.
+    pub output_mib: u64,
+    /// Log lines a plugin may write per export; further lines are dropped and counted. Protects
+    /// the operator's log.
+    pub log_lines: u32,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        PluginConfig {
+            dir: None,
+            cpu_ms: 10_000,
+            wall_seconds: 300,
+            memory_mib: 512,
+            output_mib: 256,
+            log_lines: 200,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the defaults, then `file` (or `clocky.toml` if present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        // `CLOCKY_CONFIG` names the file itself and is read by the command line.
+        figment = figment.merge(Env::prefixed("CLOCKY_").split("__").ignore(&["config"]));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
+        if self.exports.link_hours == 0 {
+            return invalid("exports.link_hours must be at least 1");
+        }
+        if self.exports.page_size == 0 || self.exports.page_size > 10_000 {
+            return invalid("exports.page_size must be between 1 and 10000");
+        }
+        if self.exports.concurrency == 0 {
+            return invalid("exports.concurrency must be at least 1");
+        }
+        if self.exports.sweep_interval_seconds == 0 {
+            return invalid("exports.sweep_interval_seconds must be at least 1");
+        }
+        if self.tracking.max_session_hours == 0 {
+            return invalid("tracking.max_session_hours must be at least 1");
+        }
+        if self.plugins.cpu_ms == 0 || self.plugins.wall_seconds == 0 {
+            return invalid("plugins.cpu_ms and plugins.wall_seconds must be at least 1");
+        }
+        if self.plugins.memory_mib < 16 || self.plugins.memory_mib > 4096 {
+            return invalid("plugins.memory_mib must be between 16 and 4096");
+        }
+        if self.plugins.output_mib == 0 {
+            return invalid("plugins.output_mib must be at least 1");
+        }
+        if !matches!(self.server.public_url.scheme(), "http" | "https") {
+            return invalid("server.public_url must start with http:// or https://");
+        }
+        Ok(())
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("clocky.db").display()),
+        }
+    }
+
+    /// The export folder in force.
+    pub fn storage_path(&self) -> PathBuf {
+        self.storage
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("exports"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.exports.link_hours, 24);
+        assert_eq!(config.tracking.max_session_hours, 12);
+        assert_eq!(config.database_url(), "sqlite://clocky-data/clocky.db");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[exports]\nlink_hour = 48\n")?;
+            let error = Config::load(Some(Path::new("c.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("link_hour"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[exports]\nlink_hours = 48\n")?;
+            jail.set_env("CLOCKY_EXPORTS__LINK_HOURS", "12");
+            let config = Config::load(Some(Path::new("c.toml"))).unwrap();
+            assert_eq!(config.exports.link_hours, 12);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn impossible_values_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[plugins]\nmemory_mib = 1\n")?;
+            let error = Config::load(Some(Path::new("c.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("plugins.memory_mib"), "{error}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,352 @@
+//! Queries behind time tracking: users, servers, sessions and breaks.
+
+use clocky_rules::Timestamp;
+use clocky_rules::figures::{BreakSpan, SessionSpan, Status};
+use sqlx::{FromRow, SqliteConnection};
+
+use super::{DbError, flag};
+use crate::ids::{ServerId, SessionId, UserId};
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// Discord id.
+    pub user_id: UserId,
+    /// Username without discriminator.
+    pub username: String,
+    /// Discriminator, 0 for new-style names.
+    pub discriminator: u16,
+    /// First use of Clocky.
+    pub first_seen_at: Timestamp,
+    /// IANA zone name.
+    pub timezone: String,
+    /// Leaderboard visibility.
+    pub leaderboard_public: bool,
+}
+
+#[derive(FromRow)]
+struct RawUser {
+    user_id: i64,
+    username: String,
+    discriminator: i64,
+    first_seen_at: i64,
+    timezone: String,
+    leaderboard_public: i64,
+}
+
+impl TryFrom<RawUser> for UserRow {
+    type Error = DbError;
+
+    fn try_from(raw: RawUser) -> Result<Self, DbError> {
+        Ok(UserRow {
+            user_id: UserId::from_sql(raw.user_id)?,
+            username: raw.username,
+            discriminator: u16::try_from(raw.discriminator)
+                .map_err(|_| DbError::Corrupt(format!("discriminator {}", raw.discriminator)))?,
+            first_seen_at: raw.first_seen_at,
+            timezone: raw.timezone,
+            leaderboard_public: flag(raw.leaderboard_public),
+        })
+    }
+}
+
+/// Reads a user.
+pub async fn user(conn: &mut SqliteConnection, user: UserId) -> Result<Option<UserRow>, DbError> {
+    let raw: Option<RawUser> = sqlx::query_as(
+        "SELECT user_id, username, discriminator, first_seen_at, timezone, leaderboard_public
+         FROM users WHERE user_id = ?1",
+    )
+    .bind(user.sql())
+    .fetch_optional(conn)
+    .await?;
+    raw.map(UserRow::try_from).transpose()
+}
+
+/// Records that a user was seen at `at`: creates them if new, moves `first_seen_at` back if `at`
+/// is earlier, and stores their current name if one is given.
+pub async fn touch_user(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    name: Option<(&str, u16)>,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    let (username, discriminator) = name.unwrap_or(("", 0));
+    sqlx::query(
+        "INSERT INTO users (user_id, username, discriminator, first_seen_at, updated_at)
+         VALUES (?1, CASE WHEN ?2 = '' THEN CAST(?1 AS TEXT) ELSE ?2 END, ?3, ?4, ?5)
+         ON CONFLICT (user_id) DO UPDATE SET
+             username = CASE WHEN ?2 = '' THEN users.username ELSE ?2 END,
+             discriminator = CASE WHEN ?2 = '' THEN users.discriminator ELSE ?3 END,
+             first_seen_at = MIN(users.first_seen_at, ?4),
+             updated_at = ?5",
+    )
+    .bind(user.sql())
+    .bind(username)
+    .bind(i64::from(discriminator))
+    .bind(at.min(now))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores a user's time zone (already validated).
+pub async fn set_timezone(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    zone: &str,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET timezone = ?2, updated_at = ?3 WHERE user_id = ?1")
+        .bind(user.sql())
+        .bind(zone)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Stores whether a user appears on leaderboards.
+pub async fn set_leaderboard(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    public: bool,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET leaderboard_public = ?2, updated_at = ?3 WHERE user_id = ?1")
+        .bind(user.sql())
+        .bind(i64::from(public))
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a user and, through the schema's cascades, every row about them.
+pub async fn delete_user(conn: &mut SqliteConnection, user: UserId) -> Result<bool, DbError> {
+    let done = sqlx::query("DELETE FROM users WHERE user_id = ?1")
+        .bind(user.sql())
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Creates a server or updates its name. Without a name a new server is named after its id.
+pub async fn touch_server(
+    conn: &mut SqliteConnection,
+    server: ServerId,
+    name: Option<&str>,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO servers (server_id, name, updated_at)
+         VALUES (?1, COALESCE(?2, 'Server ' || ?1), ?3)
+         ON CONFLICT (server_id) DO UPDATE SET
+             name = COALESCE(?2, servers.name),
+             updated_at = CASE WHEN ?2 IS NULL THEN servers.updated_at ELSE ?3 END",
+    )
+    .bind(server.sql())
+    .bind(name)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A stored session with the fields the rules need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Clocky's id.
+    pub session_id: SessionId,
+    /// The two ends.
+    pub span: SessionSpan,
+    /// Stored status.
+    pub status: Status,
+}
+
+#[derive(FromRow)]
+struct RawSession {
+    session_id: i64,
+    checked_in_at: i64,
+    checked_out_at: Option<i64>,
+    status: String,
+}
+
+impl TryFrom<RawSession> for SessionRow {
+    type Error = DbError;
+
+    fn try_from(raw: RawSession) -> Result<Self, DbError> {
+        Ok(SessionRow {
+            session_id: SessionId(raw.session_id),
+            span: SessionSpan {
+                checked_in_at: raw.checked_in_at,
+                checked_out_at: raw.checked_out_at,
+            },
+            status: Status::parse(&raw.status)
+                .ok_or_else(|| DbError::Corrupt(format!("session status {:?}", raw.status)))?,
+        })
+    }
+}
+
+/// Every session of a user in one server.
+pub async fn sessions_in_server(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    server: ServerId,
+) -> Result<Vec<SessionRow>, DbError> {
+    let rows: Vec<RawSession> = sqlx::query_as(
+        "SELECT session_id, checked_in_at, checked_out_at, status FROM sessions
+         WHERE user_id = ?1 AND server_id = ?2 ORDER BY checked_in_at, session_id",
+    )
+    .bind(user.sql())
+    .bind(server.sql())
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(SessionRow::try_from).collect()
+}
+
+/// Starts a session.
+pub async fn insert_session(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    server: ServerId,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<SessionId, DbError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO sessions (user_id, server_id, checked_in_at, status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'active', ?4, ?4) RETURNING session_id",
+    )
+    .bind(user.sql())
+    .bind(server.sql())
+    .bind(at)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(SessionId(id))
+}
+
+/// Ends a session, and its running break at the same instant.
+pub async fn close_session(
+    conn: &mut SqliteConnection,
+    session: SessionId,
+    at: Timestamp,
+    status: Status,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE breaks SET ended_at = ?2, updated_at = ?3 WHERE session_id = ?1 AND ended_at IS NULL",
+    )
+    .bind(session.0)
+    .bind(at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE sessions SET checked_out_at = ?2, status = ?3, updated_at = ?4
+         WHERE session_id = ?1 AND checked_out_at IS NULL",
+    )
+    .bind(session.0)
+    .bind(at)
+    .bind(status.as_str())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A stored break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakRow {
+    /// Clocky's id.
+    pub break_id: i64,
+    /// The two ends.
+    pub span: BreakSpan,
+}
+
+/// The breaks of one session, by start.
+pub async fn breaks_of(
+    conn: &mut SqliteConnection,
+    session: SessionId,
+) -> Result<Vec<BreakRow>, DbError> {
+    let rows: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT break_id, started_at, ended_at FROM breaks
+         WHERE session_id = ?1 ORDER BY started_at, break_id",
+    )
+    .bind(session.0)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(break_id, started_at, ended_at)| BreakRow {
+            break_id,
+            span: BreakSpan {
+                started_at,
+                ended_at,
+            },
+        })
+        .collect())
+}
+
+/// Starts a break in a session.
+pub async fn insert_break(
+    conn: &mut SqliteConnection,
+    session: SessionId,
+    user: UserId,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<i64, DbError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO breaks (session_id, user_id, started_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?4) RETURNING break_id",
+    )
+    .bind(session.0)
+    .bind(user.sql())
+    .bind(at)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Ends a break.
+pub async fn end_break(
+    conn: &mut SqliteConnection,
+    break_id: i64,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE breaks SET ended_at = ?2, updated_at = ?3 WHERE break_id = ?1")
+        .bind(break_id)
+        .bind(at)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Active sessions (of one user, or of everybody; in any server but `except`) that have been
+/// open at least `max_seconds` by `now`, with their check-in.
+pub async fn overdue_sessions(
+    conn: &mut SqliteConnection,
+    user: Option<UserId>,
+    except: Option<ServerId>,
+    now: Timestamp,
+    max_seconds: i64,
+) -> Result<Vec<(SessionId, Timestamp)>, DbError> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT session_id, checked_in_at FROM sessions
+         WHERE checked_out_at IS NULL AND checked_in_at <= ?2 AND (?1 IS NULL OR user_id = ?1)
+           AND (?3 IS NULL OR server_id <> ?3)",
+    )
+    .bind(user.map(UserId::sql))
+    .bind(now.saturating_sub(max_seconds))
+    .bind(except.map(ServerId::sql))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, at)| (SessionId(id), at))
+        .collect())
+}

@@ -1,0 +1,637 @@
+//! The export pipeline.
+//!
+//! A request becomes an export job (`queued`). A worker claims it (`running`), binds a read
+//! capability for the job's user, runs the export plugin in the sandbox, stores the document and
+//! verifies it, and marks the job `ready` with everything the delivery message shows. Only then
+//! can a download link be issued: a random 256-bit token from the operating system's generator,
+//! of which only the SHA-256 is stored, valid until the file expires 24 hours after generation.
+//! Any failure marks the job `failed` with a short kind and the detail; the user sees a plain
+//! sentence and may ask again at once.
+//!
+//! Delivery (printing the message, or a Discord DM) is the caller's: this module returns a
+//! [`DeliveryMessage`] and never talks to Discord.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use chrono::DateTime;
+use clocky_rules::Timestamp;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use url::Url;
+
+use crate::clock::SharedClock;
+use crate::db::exports::{self as q, JobRow, JobState, ReadyFile};
+use crate::db::{Db, DbError, tracking as tq};
+use crate::ids::{JobId, UserId};
+use crate::plugin::bindings::exports::clocky::plugin::exporter::ExportRequest;
+use crate::plugin::{Capability, Plugin, PluginError, PluginRuntime};
+use crate::storage::{ExportStorage, StorageError};
+use crate::tracking::Tracker;
+
+/// The format used when none is named.
+pub const DEFAULT_FORMAT: &str = "data-export";
+
+/// Bytes of randomness in a download token: 256 bits.
+const TOKEN_BYTES: usize = 32;
+
+/// Why an export could not be requested, run or linked.
+#[derive(Debug, Error)]
+pub enum ExportError {
+    /// No active plugin has that name.
+    #[error("there is no export format called {name:?}; available: {}", available.join(", "))]
+    UnknownFormat {
+        /// What was asked for.
+        name: String,
+        /// What there is.
+        available: Vec<String>,
+    },
+    /// The job does not exist.
+    #[error("export job {0} does not exist")]
+    NoSuchJob(JobId),
+    /// The job is not in a state that allows the action.
+    #[error("export job {job} is {state}, not {wanted}")]
+    WrongState {
+        /// The job.
+        job: JobId,
+        /// Where it stands.
+        state: &'static str,
+        /// Where it would need to be.
+        wanted: &'static str,
+    },
+    /// The job's file has expired; a new export is needed.
+    #[error("export job {0} has expired; request a new export")]
+    Expired(JobId),
+    /// The plugin failed; the job is marked failed.
+    #[error("export job {job} failed: the plugin {source}")]
+    Plugin {
+        /// The job.
+        job: JobId,
+        /// What the plugin did.
+        #[source]
+        source: PluginError,
+    },
+    /// Storing the file failed; the job is marked failed.
+    #[error("export job {job} failed while storing the file")]
+    Storage {
+        /// The job.
+        job: JobId,
+        /// What went wrong.
+        #[source]
+        source: StorageError,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The operating system's random generator failed; no link was made.
+    #[error("the operating system's random number generator failed: {0}")]
+    Random(String),
+}
+
+impl From<sqlx::Error> for ExportError {
+    fn from(error: sqlx::Error) -> Self {
+        ExportError::Db(DbError::Query(error))
+    }
+}
+
+impl ExportError {
+    /// A sentence for the person who asked, without internal detail.
+    pub fn user_message(&self) -> String {
+        match self {
+            ExportError::UnknownFormat { .. } => self.to_string(),
+            ExportError::Expired(_) => {
+                "Your export has expired. Run /data-export again for a new one.".to_owned()
+            }
+            _ => "Your data export failed. Nothing was lost; please try again in a few minutes."
+                .to_owned(),
+        }
+    }
+}
+
+/// What happened to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    /// A new job was queued.
+    Queued(JobRow),
+    /// The user already has a job queued or running; this is it.
+    AlreadyInProgress(JobRow),
+}
+
+/// Everything the user is told when their export is ready: the guide's DM, as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryMessage {
+    /// The job.
+    pub job_id: JobId,
+    /// When the document was generated.
+    pub generated_at: Timestamp,
+    /// Its size in bytes.
+    pub file_size: u64,
+    /// The file name it downloads as.
+    pub file_name: String,
+    /// Sessions in it.
+    pub sessions_included: u64,
+    /// Servers in it.
+    pub servers_included: u64,
+    /// The download page. Holds the token: show it only to the user.
+    pub url: Url,
+    /// When the link stops working.
+    pub expires_at: Timestamp,
+}
+
+impl DeliveryMessage {
+    /// The message as plain text, laid out like the guide's example DM.
+    pub fn to_text(&self) -> String {
+        let hours = (self.expires_at - self.generated_at).max(0) / 3600;
+        format!(
+            "📥 Your Data Export is Ready\n\
+             Export generated: {}\n\
+             File size: {}\n\
+             Sessions included: {}\n\
+             Servers: {}\n\
+             Download Export: {}\n\
+             ⚠️ This link expires in {} hours for security ({}).\n\
+             Download your data now.",
+            human_time(self.generated_at),
+            human_size(self.file_size),
+            self.sessions_included,
+            self.servers_included,
+            self.url,
+            hours,
+            human_time(self.expires_at),
+        )
+    }
+}
+
+/// "January 15, 2025 at 3:45 PM UTC".
+pub fn human_time(at: Timestamp) -> String {
+    match DateTime::from_timestamp(at, 0) {
+        Some(time) => time.format("%B %-d, %Y at %-I:%M %p UTC").to_string(),
+        None => clocky_rules::time::format_utc(at),
+    }
+}
+
+/// "127 KB", in the decimal units people see in their file managers.
+pub fn human_size(bytes: u64) -> String {
+    humansize::format_size(bytes, humansize::DECIMAL.decimal_places(0))
+}
+
+/// A download link as the server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkLookup {
+    /// The link works: its job is ready and it has not expired.
+    Valid {
+        /// The link's id, for the download count.
+        link_id: i64,
+        /// The job.
+        job: JobRow,
+    },
+    /// The link existed but has expired.
+    Expired,
+    /// No such link.
+    Unknown,
+}
+
+/// The plugins that can serve exports, by name.
+pub type PluginSet = Arc<RwLock<BTreeMap<String, Arc<Plugin>>>>;
+
+/// Runs exports and issues links.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    db: Db,
+    runtime: PluginRuntime,
+    plugins: PluginSet,
+    storage: ExportStorage,
+    tracker: Tracker,
+    clock: SharedClock,
+    link_seconds: i64,
+    public_url: Url,
+}
+
+impl Exporter {
+    /// An exporter over the given parts.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each part is injected so tests can swap it"
+    )]
+    pub fn new(
+        db: Db,
+        runtime: PluginRuntime,
+        plugins: PluginSet,
+        storage: ExportStorage,
+        tracker: Tracker,
+        clock: SharedClock,
+        link_hours: u32,
+        public_url: Url,
+    ) -> Self {
+        Exporter {
+            db,
+            runtime,
+            plugins,
+            storage,
+            tracker,
+            clock,
+            link_seconds: i64::from(link_hours) * 3600,
+            public_url,
+        }
+    }
+
+    /// The database, for callers that read job records.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The names of the formats that can be requested.
+    pub fn formats(&self) -> Vec<String> {
+        self.plugins
+            .read()
+            .map(|set| set.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins
+            .read()
+            .ok()
+            .and_then(|set| set.get(name).cloned())
+    }
+
+    /// Queues an export for `user` in `format` (default [`DEFAULT_FORMAT`]), unless one is
+    /// already queued or running. Records the user if Clocky has not seen them.
+    #[tracing::instrument(name = "export.request", skip_all, fields(user_id = %user))]
+    pub async fn request(
+        &self,
+        user: UserId,
+        username: Option<(&str, u16)>,
+        format: Option<&str>,
+    ) -> Result<Requested, ExportError> {
+        let format = format.unwrap_or(DEFAULT_FORMAT);
+        if self.plugin(format).is_none() {
+            return Err(ExportError::UnknownFormat {
+                name: format.to_owned(),
+                available: self.formats(),
+            });
+        }
+        let now = self.clock.now();
+        let mut tx = self.db.write().await?;
+        tq::touch_user(&mut tx, user, username, now, now).await?;
+        let outcome = q::insert_job(&mut tx, user, format, now).await?;
+        tx.commit().await?;
+        Ok(match outcome {
+            Ok(job) => {
+                tracing::info!(job_id = %job.job_id, format, "export queued");
+                Requested::Queued(job)
+            }
+            Err(existing) => Requested::AlreadyInProgress(existing),
+        })
+    }
+
+    /// Claims the oldest queued job and runs it. None when the queue is empty.
+    pub async fn run_next(&self) -> Option<Result<JobRow, ExportError>> {
+        let claimed = async {
+            let mut tx = self.db.write().await?;
+            let job = q::claim_next(&mut tx, self.clock.now()).await?;
+            tx.commit().await?;
+            Ok::<_, ExportError>(job)
+        };
+        match claimed.await {
+            Ok(Some(job)) => Some(self.run_claimed(job).await),
+            Ok(None) => None,
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    /// Claims a specific queued job and runs it.
+    pub async fn run(&self, job: JobId) -> Result<JobRow, ExportError> {
+        let mut tx = self.db.write().await?;
+        let claimed = q::claim(&mut tx, job, self.clock.now()).await?;
+        tx.commit().await?;
+        if !claimed {
+            let state = self.job(job).await?.state;
+            return Err(ExportError::WrongState {
+                job,
+                state: state.as_str(),
+                wanted: "queued",
+            });
+        }
+        self.run_claimed(job).await
+    }
+
+    /// Reads a job.
+    pub async fn job(&self, job: JobId) -> Result<JobRow, ExportError> {
+        let mut conn = self.db.pool().acquire().await?;
+        q::job(&mut conn, job)
+            .await?
+            .ok_or(ExportError::NoSuchJob(job))
+    }
+
+    /// Runs a job this process has claimed, to `ready` or `failed`.
+    #[tracing::instrument(name = "export.run", skip_all, fields(job_id = %job))]
+    async fn run_claimed(&self, job: JobId) -> Result<JobRow, ExportError> {
+        let row = self.job(job).await?;
+        let Some(plugin) = self.plugin(&row.format) else {
+            let detail = format!("no active plugin is called {:?}", row.format);
+            self.fail(job, None, "no-plugin", &detail).await?;
+            return Err(ExportError::UnknownFormat {
+                name: row.format,
+                available: self.formats(),
+            });
+        };
+        let identity = (
+            plugin.metadata.name.as_str(),
+            plugin.metadata.version.as_str(),
+        );
+
+        // Sessions that should have been auto-closed are closed before the snapshot is taken,
+        // so the export never shows a session as active that the rules have already ended.
+        if let Err(error) = self.tracker.close_overdue(Some(row.user_id)).await {
+            tracing::warn!(%error, "could not close overdue sessions before the export");
+        }
+
+        let generated_at = self.clock.now();
+        let capability = Capability::new(row.user_id, self.db.read().await?);
+        let output = match self
+            .runtime
+            .export(&plugin, capability, ExportRequest { generated_at })
+            .await
+        {
+            Ok(output) => output,
+            Err(source) => {
+                self.fail(job, Some(identity), source.kind(), &source.to_string())
+                    .await?;
+                tracing::error!(error = %source, kind = source.kind(), "export plugin failed");
+                return Err(ExportError::Plugin { job, source });
+            }
+        };
+
+        let file_name = format!(
+            "clocky-{}-{}.{}",
+            plugin.metadata.name,
+            compact_time(generated_at),
+            plugin.metadata.file_extension
+        );
+        let key = format!("exports/{job}/{file_name}");
+        let stored = match self
+            .storage
+            .put_verified(&key, Bytes::from(output.bytes))
+            .await
+        {
+            Ok(stored) => stored,
+            Err(source) => {
+                self.fail(job, Some(identity), "storage", &format!("{source:#}"))
+                    .await?;
+                tracing::error!(error = %source, "storing the export failed");
+                return Err(ExportError::Storage { job, source });
+            }
+        };
+
+        let ready = ReadyFile {
+            plugin_name: plugin.metadata.name.clone(),
+            plugin_version: plugin.metadata.version.clone(),
+            generated_at,
+            expires_at: generated_at + self.link_seconds,
+            file_key: stored.key,
+            file_name,
+            media_type: plugin.metadata.media_type.clone(),
+            file_size: stored.size,
+            file_sha256: stored.sha256,
+            sessions_included: output.sessions_included,
+            servers_included: output.servers_included,
+        };
+        let mut tx = self.db.write().await?;
+        q::mark_ready(&mut tx, job, &ready, self.clock.now()).await?;
+        tx.commit().await?;
+        tracing::info!(
+            bytes = ready.file_size,
+            sessions = ready.sessions_included,
+            queries = output.queries,
+            "export ready"
+        );
+        self.job(job).await
+    }
+
+    async fn fail(
+        &self,
+        job: JobId,
+        plugin: Option<(&str, &str)>,
+        kind: &str,
+        detail: &str,
+    ) -> Result<(), ExportError> {
+        let mut tx = self.db.write().await?;
+        q::mark_failed(&mut tx, job, plugin, kind, detail, self.clock.now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Issues a new download link for a ready job and returns the message to deliver. Each call
+    /// makes a new token; all of a job's links expire with its file.
+    #[tracing::instrument(name = "export.link", skip_all, fields(job_id = %job))]
+    pub async fn issue_link(&self, job: JobId) -> Result<DeliveryMessage, ExportError> {
+        let row = self.job(job).await?;
+        if row.state == JobState::Expired {
+            return Err(ExportError::Expired(job));
+        }
+        if row.state != JobState::Ready {
+            return Err(ExportError::WrongState {
+                job,
+                state: row.state.as_str(),
+                wanted: "ready",
+            });
+        }
+        let now = self.clock.now();
+        let (Some(generated_at), Some(expires_at)) = (row.generated_at, row.expires_at) else {
+            return Err(DbError::Corrupt(format!("ready job {job} has no generation time")).into());
+        };
+        if expires_at <= now {
+            return Err(ExportError::Expired(job));
+        }
+
+        let token = new_token()?;
+        let mut tx = self.db.write().await?;
+        q::insert_link(&mut tx, job, &token_hash(&token), now, expires_at).await?;
+        tx.commit().await?;
+
+        let url = self
+            .public_url
+            .join(&format!("download/{token}"))
+            .map_err(|error| DbError::Corrupt(format!("public URL cannot take a path: {error}")))?;
+        Ok(DeliveryMessage {
+            job_id: job,
+            generated_at,
+            file_size: row
+                .file_size
+                .and_then(|size| u64::try_from(size).ok())
+                .unwrap_or(0),
+            file_name: row.file_name.unwrap_or_default(),
+            sessions_included: count(row.sessions_included),
+            servers_included: count(row.servers_included),
+            url,
+            expires_at,
+        })
+    }
+
+    /// Finds the link a token belongs to. Tokens of the wrong shape are unknown without a query.
+    pub async fn lookup(&self, token: &str) -> Result<LinkLookup, ExportError> {
+        if !token_is_well_formed(token) {
+            return Ok(LinkLookup::Unknown);
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        let Some(link) = q::link_by_hash(&mut conn, &token_hash(token)).await? else {
+            return Ok(LinkLookup::Unknown);
+        };
+        if link.expires_at <= self.clock.now() || link.job.state != JobState::Ready {
+            return Ok(LinkLookup::Expired);
+        }
+        Ok(LinkLookup::Valid {
+            link_id: link.link_id,
+            job: link.job,
+        })
+    }
+
+    /// Reads a ready job's file and counts the download.
+    pub async fn download(&self, link_id: i64, job: &JobRow) -> Result<Bytes, ExportError> {
+        let key = job.file_key.as_deref().unwrap_or_default();
+        let bytes = self
+            .storage
+            .get(key)
+            .await
+            .map_err(|source| ExportError::Storage {
+                job: job.job_id,
+                source,
+            })?;
+        let mut conn = self.db.pool().acquire().await?;
+        q::count_download(&mut conn, link_id).await?;
+        Ok(bytes)
+    }
+
+    /// Reads a ready job's document without counting a download (for `clocky export --out`).
+    pub async fn document(&self, job: &JobRow) -> Result<Bytes, ExportError> {
+        let key = job.file_key.as_deref().unwrap_or_default();
+        self.storage
+            .get(key)
+            .await
+            .map_err(|source| ExportError::Storage {
+                job: job.job_id,
+                source,
+            })
+    }
+
+    /// Erases a user: their export files first, then every row about them through the schema's
+    /// cascades. Returns whether Clocky knew the user.
+    #[tracing::instrument(name = "export.forget_user", skip_all, fields(user_id = %user))]
+    pub async fn forget_user(&self, user: UserId) -> Result<bool, ExportError> {
+        let jobs = {
+            let mut conn = self.db.pool().acquire().await?;
+            q::jobs_of(&mut conn, user).await?
+        };
+        for job in &jobs {
+            if let Some(key) = &job.file_key {
+                self.storage
+                    .delete(key)
+                    .await
+                    .map_err(|source| ExportError::Storage {
+                        job: job.job_id,
+                        source,
+                    })?;
+            }
+        }
+        let mut tx = self.db.write().await?;
+        let existed = tq::delete_user(&mut tx, user).await?;
+        tx.commit().await?;
+        Ok(existed)
+    }
+
+    /// Deletes the files of expired exports and marks their jobs expired. Returns how many.
+    pub async fn sweep(&self) -> Result<usize, ExportError> {
+        let now = self.clock.now();
+        let expired = {
+            let mut conn = self.db.pool().acquire().await?;
+            q::expired_files(&mut conn, now).await?
+        };
+        let mut removed = 0;
+        for (job, key) in expired {
+            // The job is marked first so no link can serve a file that is about to go.
+            let mut tx = self.db.write().await?;
+            q::mark_expired(&mut tx, job).await?;
+            tx.commit().await?;
+            match self.storage.delete(&key).await {
+                Ok(()) => removed += 1,
+                Err(error) => {
+                    tracing::warn!(job_id = %job, %error, "could not delete an expired export")
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "expired exports deleted");
+        }
+        Ok(removed)
+    }
+}
+
+fn count(value: Option<i64>) -> u64 {
+    value
+        .and_then(|value| u64::try_from(value).ok())
+        .unwrap_or(0)
+}
+
+/// `20250115T154500Z`: sortable and safe in file names on every system.
+fn compact_time(at: Timestamp) -> String {
+    match DateTime::from_timestamp(at, 0) {
+        Some(time) => time.format("%Y%m%dT%H%M%SZ").to_string(),
+        None => at.to_string(),
+    }
+}
+
+/// A fresh token: 256 bits from the operating system, URL-safe base64 without padding.
+fn new_token() -> Result<String, ExportError> {
+    let mut bytes = [0_u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes).map_err(|error| ExportError::Random(error.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The stored form of a token. Links are found by this hash, so the database never compares a
+/// secret byte by byte, and a leaked database holds no usable link.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Whether `token` has the shape of one Clocky makes: 43 URL-safe base64 characters.
+pub fn token_is_well_formed(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_256_bit_and_distinct() {
+        let first = new_token().unwrap();
+        let second = new_token().unwrap();
+        assert!(token_is_well_formed(&first));
+        assert_eq!(URL_SAFE_NO_PAD.decode(&first).unwrap().len(), 32);
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn malformed_tokens_are_rejected_before_any_lookup() {
+        assert!(!token_is_well_formed(""));
+        assert!(!token_is_well_formed(&"a".repeat(42)));
+        assert!(!token_is_well_formed(&"a".repeat(44)));
+        assert!(!token_is_well_formed(&format!("{}/", "a".repeat(42))));
+        assert!(token_is_well_formed(&"a".repeat(43)));
+    }
+
+    #[test]
+    fn message_figures_read_like_the_guide() {
+        // 1736955900 is 2025-01-15T15:45:00Z.
+        assert_eq!(human_time(1_736_955_900), "January 15, 2025 at 3:45 PM UTC");
+        assert_eq!(human_size(127_000), "127 kB");
+        assert_eq!(compact_time(1_736_955_900), "20250115T154500Z");
+    }
+}

@@ -1,0 +1,36 @@
+//! Clocky's host: the process that owns the database, the export files, the download server and
+//! the plugin sandbox.
+//!
+//! How the pieces fit:
+//!
+//! - [`config`]: settings from a file and the environment, validated before anything starts.
+//! - [`ids`]: Discord ids and database ids, and the one place they are converted.
+//! - [`clock`]: the source of "now", so tests can move time instead of sleeping.
+//! - [`db`]: the SQLite database, its migrations and every query.
+//! - [`tracking`]: check-ins, check-outs and breaks, applying the shared rules in transactions.
+//! - [`plugin`]: the WebAssembly sandbox that runs export plugins with a capability bound to one
+//!   user.
+//! - [`storage`]: where export files live (a local folder, behind the `object_store` interface).
+//! - [`export`]: the export pipeline, from request to stored file to download link.
+//! - [`web`]: the download server.
+//! - [`cli`] and [`demo`]: the operator command line.
+//!
+//! The core (everything but `cli`) does no Discord I/O and prints nothing; it returns values and
+//! typed errors, and logs through `tracing`.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod export;
+pub mod ids;
+pub mod plugin;
+pub mod storage;
+pub mod tracking;
+pub mod web;
+
+/// The data-export plugin, built from `plugins/data-export` by this crate's build script and
+/// embedded so that a fresh install exports without any plugin folder.
+pub static BUILTIN_DATA_EXPORT: &[u8] = include_bytes!(env!("BUILTIN_DATA_EXPORT_WASM"));

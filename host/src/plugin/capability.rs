@@ -1,0 +1,308 @@
+//! The host side of the WIT imports: the `user-data` capability and the `log` sink.
+//!
+//! A [`Capability`] is bound to one user by the host before the plugin runs, and every query
+//! filters on that user in SQL. The plugin has no way to name anybody else: no WIT function takes
+//! a user, and cursors only move within the bound user's own rows (a forged cursor can do no more
+//! than skip some of them). All queries of one export run in one read transaction, so the pages
+//! a plugin reads form one consistent snapshot even while the user keeps checking in and out.
+
+use clocky_rules::names::display_username;
+use tracing::Level;
+
+use super::GuestState;
+use super::bindings::clocky::plugin::types::{
+    BreakPage, BreakRecord, Profile, QueryError, ServerRecord, SessionPage, SessionRecord,
+    SessionStatus,
+};
+use super::bindings::clocky::plugin::{log, types, user_data};
+use super::limits::MAX_LOG_LINE_BYTES;
+use crate::db::history::{self, BreakEntry, Position};
+use crate::db::{DbError, Tx, tracking as q};
+use crate::ids::{UserId, from_sql};
+use clocky_rules::figures::Status;
+
+/// Read access to one user's rows for the length of one export.
+#[derive(Debug)]
+pub struct Capability {
+    user: UserId,
+    tx: Tx,
+    /// Host queries answered so far, for the operator's log.
+    pub(crate) queries: u64,
+}
+
+impl Capability {
+    /// Binds a read transaction to `user`.
+    pub fn new(user: UserId, tx: Tx) -> Self {
+        Capability {
+            user,
+            tx,
+            queries: 0,
+        }
+    }
+}
+
+/// Cursor prefixes, so a session cursor handed to `breaks` is refused rather than misread.
+const SESSION_CURSOR: &str = "s";
+const BREAK_CURSOR: &str = "b";
+
+fn encode_cursor(kind: &str, (at, id): Position) -> String {
+    format!("{kind}.{at}.{id}")
+}
+
+fn decode_cursor(kind: &str, cursor: &str) -> Result<Position, QueryError> {
+    let mut parts = cursor.splitn(3, '.');
+    let (Some(prefix), Some(at), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(QueryError::InvalidCursor);
+    };
+    if prefix != kind {
+        return Err(QueryError::InvalidCursor);
+    }
+    match (at.parse(), id.parse()) {
+        (Ok(at), Ok(id)) => Ok((at, id)),
+        _ => Err(QueryError::InvalidCursor),
+    }
+}
+
+impl GuestState {
+    /// The bound capability and the effective page size, or the error the guest should see.
+    fn capability(&mut self, limit: u32) -> Result<(&mut Capability, u32), QueryError> {
+        if limit == 0 {
+            return Err(QueryError::InvalidArgument(
+                "limit must be at least 1".to_owned(),
+            ));
+        }
+        let page = limit.min(self.limits.page_size);
+        match self.user.as_mut() {
+            Some(capability) => {
+                capability.queries += 1;
+                Ok((capability, page))
+            }
+            // Metadata calls and load-time checks run with no user bound.
+            None => Err(QueryError::Unavailable),
+        }
+    }
+
+    fn storage_failed(&self, error: DbError) -> QueryError {
+        tracing::error!(plugin = %self.label, error = %error, "a plugin query failed in storage");
+        QueryError::Unavailable
+    }
+}
+
+fn u64_id(value: i64) -> Result<u64, DbError> {
+    Ok(from_sql(value)?)
+}
+
+fn break_record(entry: &BreakEntry) -> Result<BreakRecord, DbError> {
+    Ok(BreakRecord {
+        break_id: u64_id(entry.break_id)?,
+        session_id: u64_id(entry.session_id)?,
+        started_at: entry.started_at,
+        ended_at: entry.ended_at,
+    })
+}
+
+fn session_status(status: Status) -> SessionStatus {
+    match status {
+        Status::Active => SessionStatus::Active,
+        Status::Completed => SessionStatus::Completed,
+        Status::AutoClosed => SessionStatus::AutoClosed,
+    }
+}
+
+impl types::Host for GuestState {}
+
+impl user_data::Host for GuestState {
+    async fn get_profile(&mut self) -> wasmtime::Result<Result<Profile, QueryError>> {
+        let capability = match self.capability(1) {
+            Ok((capability, _)) => capability,
+            Err(error) => return Ok(Err(error)),
+        };
+        let user = capability.user;
+        let found = q::user(&mut capability.tx, user).await;
+        Ok(match found {
+            Ok(Some(row)) => Ok(Profile {
+                user_id: row.user_id.get(),
+                username: display_username(&row.username, row.discriminator),
+                first_seen_at: row.first_seen_at,
+                timezone: row.timezone,
+                leaderboard_public: row.leaderboard_public,
+            }),
+            Ok(None) => Err(self.storage_failed(DbError::Corrupt(format!("user {user} is gone")))),
+            Err(error) => Err(self.storage_failed(error)),
+        })
+    }
+
+    async fn sessions(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> wasmtime::Result<Result<SessionPage, QueryError>> {
+        let position = match after
+            .as_deref()
+            .map(|c| decode_cursor(SESSION_CURSOR, c))
+            .transpose()
+        {
+            Ok(position) => position,
+            Err(error) => return Ok(Err(error)),
+        };
+        let (capability, page) = match self.capability(limit) {
+            Ok(found) => found,
+            Err(error) => return Ok(Err(error)),
+        };
+        let user = capability.user;
+        let rows = match history::sessions_page(&mut capability.tx, user, position, page).await {
+            Ok(rows) => rows,
+            Err(error) => return Ok(Err(self.storage_failed(error))),
+        };
+        let next = match rows.last() {
+            Some(last) if rows.len() == usize::try_from(page).unwrap_or(usize::MAX) => Some(
+                encode_cursor(SESSION_CURSOR, (last.checked_in_at, last.session_id)),
+            ),
+            _ => None,
+        };
+        let converted: Result<Vec<SessionRecord>, DbError> = rows
+            .iter()
+            .map(|row| {
+                Ok(SessionRecord {
+                    session_id: u64_id(row.session_id)?,
+                    server_id: row.server_id.get(),
+                    server_name: row.server_name.clone(),
+                    checked_in_at: row.checked_in_at,
+                    checked_out_at: row.checked_out_at,
+                    status: session_status(row.status),
+                    created_at: row.created_at,
+                    updated_at: row.updated_at,
+                    breaks: row
+                        .breaks
+                        .iter()
+                        .map(break_record)
+                        .collect::<Result<_, _>>()?,
+                })
+            })
+            .collect();
+        Ok(match converted {
+            Ok(sessions) => Ok(SessionPage { sessions, next }),
+            Err(error) => Err(self.storage_failed(error)),
+        })
+    }
+
+    async fn breaks(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> wasmtime::Result<Result<BreakPage, QueryError>> {
+        let position = match after
+            .as_deref()
+            .map(|c| decode_cursor(BREAK_CURSOR, c))
+            .transpose()
+        {
+            Ok(position) => position,
+            Err(error) => return Ok(Err(error)),
+        };
+        let (capability, page) = match self.capability(limit) {
+            Ok(found) => found,
+            Err(error) => return Ok(Err(error)),
+        };
+        let user = capability.user;
+        let rows = match history::breaks_page(&mut capability.tx, user, position, page).await {
+            Ok(rows) => rows,
+            Err(error) => return Ok(Err(self.storage_failed(error))),
+        };
+        let next = match rows.last() {
+            Some(last) if rows.len() == usize::try_from(page).unwrap_or(usize::MAX) => Some(
+                encode_cursor(BREAK_CURSOR, (last.started_at, last.break_id)),
+            ),
+            _ => None,
+        };
+        Ok(
+            match rows.iter().map(break_record).collect::<Result<Vec<_>, _>>() {
+                Ok(breaks) => Ok(BreakPage { breaks, next }),
+                Err(error) => Err(self.storage_failed(error)),
+            },
+        )
+    }
+
+    async fn servers(&mut self) -> wasmtime::Result<Result<Vec<ServerRecord>, QueryError>> {
+        let capability = match self.capability(1) {
+            Ok((capability, _)) => capability,
+            Err(error) => return Ok(Err(error)),
+        };
+        let user = capability.user;
+        Ok(match history::servers(&mut capability.tx, user).await {
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .map(|row| ServerRecord {
+                    server_id: row.server_id.get(),
+                    server_name: row.server_name,
+                    first_checkin: row.first_checkin,
+                    last_checkin: row.last_checkin,
+                    session_count: row.session_count,
+                })
+                .collect()),
+            Err(error) => Err(self.storage_failed(error)),
+        })
+    }
+}
+
+impl log::Host for GuestState {
+    async fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if self.log_lines_written >= self.limits.log_lines {
+            self.log_lines_dropped += 1;
+            return Ok(());
+        }
+        self.log_lines_written += 1;
+        let line = truncate(&message, MAX_LOG_LINE_BYTES);
+        let plugin = self.label.as_str();
+        match level {
+            log::Level::Debug => tracing::event!(Level::DEBUG, plugin, "{line}"),
+            log::Level::Info => tracing::event!(Level::INFO, plugin, "{line}"),
+            log::Level::Warn => tracing::event!(Level::WARN, plugin, "{line}"),
+            log::Level::Error => tracing::event!(Level::ERROR, plugin, "{line}"),
+        }
+        Ok(())
+    }
+}
+
+/// The longest prefix of `text` within `max` bytes that ends on a character boundary.
+pub(crate) fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_tampering() {
+        let cursor = encode_cursor(SESSION_CURSOR, (1_700_000_000, 42));
+        assert_eq!(
+            decode_cursor(SESSION_CURSOR, &cursor),
+            Ok((1_700_000_000, 42))
+        );
+        assert_eq!(
+            decode_cursor(BREAK_CURSOR, &cursor),
+            Err(QueryError::InvalidCursor)
+        );
+        for bad in ["", "s", "s.1", "s.x.1", "s.1.y", "s.-1.-1.2"] {
+            assert_eq!(
+                decode_cursor(SESSION_CURSOR, bad),
+                Err(QueryError::InvalidCursor),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,550 @@
+//! The plugin sandbox.
+//!
+//! Plugins are WebAssembly components of the `exporter-plugin` world in `wit/`. This module owns
+//! the one wasmtime [`Engine`] of the process, compiles each plugin once, and runs every export in
+//! a fresh [`Store`]: a new instance with its own memory, so nothing one user's export leaves
+//! behind can be read by the next, and every limit starts from zero.
+//!
+//! Secure defaults, all set in [`PluginRuntime::new`] and [`PluginRuntime::store`]:
+//!
+//! - **no filesystem**: the WASI context has no preopened directories;
+//! - **no network**: TCP, UDP and name lookups are refused and no address is allowed;
+//! - **no environment**: no variables, no arguments, stdin closed, stdout discarded;
+//! - standard error is captured (up to [`limits::MAX_STDERR_BYTES`]) and logged, because that is
+//!   where a Rust guest's panic message goes;
+//! - **CPU time** through epoch interruption: a ticker thread advances the engine's epoch every
+//!   [`limits::TICK`] and each store counts the ticks its guest code runs through. Epochs rather
+//!   than fuel because fuel slows every guest instruction, while an epoch check is one load and
+//!   compare at loop heads, and because ticks measure time, which is what a worker runs out of;
+//! - **wall time**, **memory**, **output size** and **log volume** as in [`limits`];
+//! - a trap, a timeout or memory exhaustion comes back as a [`PluginError`], never as a panic or
+//!   an abort of the host.
+//!
+//! The WASI imports are linked (with everything denied) because Rust's standard library for
+//! `wasm32-wasip2` imports a few of them even when a plugin never touches a file.
+
+mod capability;
+pub mod limits;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use capability::Capability;
+pub use limits::Limits;
+use limits::{MAX_STDERR_BYTES, MemoryLimiter, TICK};
+
+/// Bindings generated from `wit/` for the host side.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        world: "exporter-plugin",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+use bindings::exports::clocky::plugin::exporter::{self, ExportRequest};
+use bindings::{ExporterPlugin, ExporterPluginPre};
+
+/// The WIT package version this host implements.
+pub const WORLD_VERSION: &str = "1.0.0";
+
+/// Why a plugin could not be loaded or did not produce a document.
+#[derive(Debug, Error)]
+pub enum PluginError {
+    /// The bytes are not a WebAssembly component wasmtime can compile.
+    #[error("not a valid WebAssembly component: {0}")]
+    Invalid(String),
+    /// The component does not fit the `exporter-plugin` world: a missing export, an import the
+    /// host does not provide, or a type that differs.
+    #[error("does not fit Clocky's plugin contract (clocky:plugin@{WORLD_VERSION}): {0}")]
+    Contract(String),
+    /// The metadata the plugin reports cannot be used.
+    #[error("invalid metadata: {0}")]
+    Metadata(String),
+    /// The guest used up its CPU time.
+    #[error("ran out of CPU time after {limit_ms} ms")]
+    Timeout {
+        /// The limit in force.
+        limit_ms: u128,
+    },
+    /// The whole call ran past the wall-clock limit.
+    #[error("did not finish within {limit_s} s")]
+    WallTimeout {
+        /// The limit in force.
+        limit_s: u64,
+    },
+    /// The guest asked for more memory than allowed.
+    #[error("ran out of memory (limit {limit} bytes)")]
+    OutOfMemory {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The document is larger than allowed.
+    #[error("returned {size} bytes, more than the limit of {limit}")]
+    OutputTooLarge {
+        /// What the plugin returned.
+        size: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The guest trapped (a panic, an unreachable, an out-of-bounds access...).
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// The plugin reported a failure of its own through the WIT `export-error`.
+    #[error("reported an error: {0}")]
+    Guest(String),
+}
+
+impl PluginError {
+    /// A short word for the job record and the metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginError::Invalid(_) | PluginError::Contract(_) | PluginError::Metadata(_) => {
+                "invalid-plugin"
+            }
+            PluginError::Timeout { .. } | PluginError::WallTimeout { .. } => "timeout",
+            PluginError::OutOfMemory { .. } => "out-of-memory",
+            PluginError::OutputTooLarge { .. } => "output-too-large",
+            PluginError::Trap(_) => "trap",
+            PluginError::Guest(_) => "plugin-error",
+        }
+    }
+}
+
+/// What a plugin says about itself, checked when it is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// Machine name, such as `data-export`.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// Media type of its documents.
+    pub media_type: String,
+    /// File extension of its documents, without a dot.
+    pub file_extension: String,
+    /// One sentence for people.
+    pub description: String,
+}
+
+/// A compiled, checked plugin, ready to run any number of exports.
+pub struct Plugin {
+    /// What it says about itself.
+    pub metadata: Metadata,
+    /// Hex SHA-256 of the component's bytes.
+    pub sha256: String,
+    pre: ExporterPluginPre<GuestState>,
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("metadata", &self.metadata)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A finished document and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// Sessions in the document, as the plugin counted them.
+    pub sessions_included: u64,
+    /// Servers in the document, as the plugin counted them.
+    pub servers_included: u64,
+    /// Host queries the plugin made.
+    pub queries: u64,
+    /// CPU ticks the guest used.
+    pub cpu_ticks: u64,
+}
+
+/// Per-store state: the WASI context, the limits' bookkeeping and the bound capability.
+pub struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    limits: Limits,
+    user: Option<Capability>,
+    /// `name@version`, for log lines.
+    label: String,
+    cpu_ticks: u64,
+    cpu_exceeded: bool,
+    log_lines_written: u32,
+    log_lines_dropped: u32,
+    stderr: MemoryOutputPipe,
+}
+
+impl fmt::Debug for GuestState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuestState")
+            .field("label", &self.label)
+            .field("cpu_ticks", &self.cpu_ticks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The engine, the linker and the limits every export runs under.
+#[derive(Clone)]
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Arc<Linker<GuestState>>,
+    limits: Limits,
+}
+
+impl fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginRuntime")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginRuntime {
+    /// Builds the engine and starts its epoch ticker. With `cache_dir`, compiled plugins are
+    /// kept there, keyed by their content and the engine's settings, so a restart does not
+    /// compile the same plugin again.
+    pub fn new(limits: Limits, cache_dir: Option<&Path>) -> Result<Self, PluginError> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if let Some(dir) = cache_dir {
+            let mut cache_config = wasmtime::CacheConfig::new();
+            cache_config.with_directory(dir);
+            match wasmtime::Cache::new(cache_config) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(error) => tracing::warn!(%error, "plugin compilation cache disabled"),
+            }
+        }
+        let engine =
+            Engine::new(&config).map_err(|error| PluginError::Invalid(format!("{error:#}")))?;
+        start_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
+        ExporterPlugin::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |state| {
+            state
+        })
+        .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
+        Ok(PluginRuntime {
+            engine,
+            linker: Arc::new(linker),
+            limits,
+        })
+    }
+
+    /// The limits exports run under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Compiles and checks a component: it must compile, fit the world, and report usable
+    /// metadata. Compilation runs on a blocking thread.
+    #[tracing::instrument(name = "plugin.load", skip_all, fields(bytes = bytes.len()))]
+    pub async fn load(&self, bytes: Vec<u8>) -> Result<Plugin, PluginError> {
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let engine = self.engine.clone();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+            .await
+            .map_err(|error| PluginError::Invalid(format!("compilation did not finish: {error}")))?
+            .map_err(|error| PluginError::Invalid(format!("{error:#}")))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
+        let pre = ExporterPluginPre::new(instance_pre)
+            .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
+
+        let label = format!("sha256:{}", &sha256[..12]);
+        let metadata = self
+            .call(&pre, None, label, async |plugin, store| {
+                plugin.clocky_plugin_exporter().call_metadata(store).await
+            })
+            .await?
+            .0;
+        let metadata = check_metadata(metadata)?;
+        tracing::info!(plugin = %metadata.name, version = %metadata.version, %sha256, "plugin loaded");
+        Ok(Plugin {
+            metadata,
+            sha256,
+            pre,
+        })
+    }
+
+    /// Runs one export of `plugin` with `capability` bound.
+    #[tracing::instrument(
+        name = "plugin.call",
+        skip_all,
+        fields(plugin = %plugin.metadata.name, version = %plugin.metadata.version)
+    )]
+    pub async fn export(
+        &self,
+        plugin: &Plugin,
+        capability: Capability,
+        request: ExportRequest,
+    ) -> Result<Output, PluginError> {
+        let label = format!("{}@{}", plugin.metadata.name, plugin.metadata.version);
+        let started = Instant::now();
+        let (result, state) = self
+            .call(
+                &plugin.pre,
+                Some(capability),
+                label,
+                async move |instance, store| {
+                    instance
+                        .clocky_plugin_exporter()
+                        .call_export(store, request)
+                        .await
+                },
+            )
+            .await?;
+        let document = result.map_err(|error| PluginError::Guest(describe_guest_error(&error)))?;
+        if document.bytes.len() > self.limits.output_bytes {
+            return Err(PluginError::OutputTooLarge {
+                size: document.bytes.len(),
+                limit: self.limits.output_bytes,
+            });
+        }
+        let queries = state
+            .user
+            .as_ref()
+            .map_or(0, |capability| capability.queries);
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis(),
+            cpu_ticks = state.cpu_ticks,
+            queries,
+            "plugin call finished"
+        );
+        Ok(Output {
+            bytes: document.bytes,
+            sessions_included: document.sessions_included,
+            servers_included: document.servers_included,
+            queries,
+            cpu_ticks: state.cpu_ticks,
+        })
+    }
+
+    /// A fresh store with every limit armed.
+    fn store(&self, user: Option<Capability>, label: String) -> Store<GuestState> {
+        let stderr = MemoryOutputPipe::new(MAX_STDERR_BYTES);
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = GuestState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(self.limits.memory_bytes),
+            limits: self.limits,
+            user,
+            label,
+            cpu_ticks: 0,
+            cpu_exceeded: false,
+            log_lines_written: 0,
+            log_lines_dropped: 0,
+            stderr,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let budget = self.limits.cpu_ticks();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut context| {
+            let state = context.data_mut();
+            state.cpu_ticks += 1;
+            if state.cpu_ticks > budget {
+                state.cpu_exceeded = true;
+                return Err(wasmtime::Error::msg("CPU time limit reached"));
+            }
+            // Yielding lets other tasks on this worker thread run between slices of guest code.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    /// Instantiates `pre` in a fresh store and runs `call` under every limit, turning whatever
+    /// went wrong into a [`PluginError`].
+    async fn call<R>(
+        &self,
+        pre: &ExporterPluginPre<GuestState>,
+        user: Option<Capability>,
+        label: String,
+        call: impl AsyncFnOnce(&ExporterPlugin, &mut Store<GuestState>) -> wasmtime::Result<R>,
+    ) -> Result<(R, GuestState), PluginError> {
+        let mut store = self.store(user, label);
+        let limits = self.limits;
+        let run = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            call(&instance, &mut store).await
+        };
+        let outcome = tokio::time::timeout(limits.wall, run).await;
+        let state = store.into_data();
+        report_guest_output(&state);
+        match outcome {
+            Err(_) => Err(PluginError::WallTimeout {
+                limit_s: limits.wall.as_secs(),
+            }),
+            Ok(Ok(value)) => Ok((value, state)),
+            Ok(Err(error)) => Err(classify(&error, &state, &limits)),
+        }
+    }
+}
+
+/// Logs what the guest wrote to standard error and how many log lines were dropped.
+fn report_guest_output(state: &GuestState) {
+    let stderr = state.stderr.contents();
+    if !stderr.is_empty() {
+        let text = String::from_utf8_lossy(&stderr);
+        tracing::warn!(plugin = %state.label, stderr = %text.trim_end(), "plugin wrote to standard error");
+    }
+    if state.log_lines_dropped > 0 {
+        tracing::warn!(
+            plugin = %state.label,
+            dropped = state.log_lines_dropped,
+            "plugin log lines over the limit were dropped"
+        );
+    }
+}
+
+/// Sorts a failed call into timeout, out of memory or trap.
+fn classify(error: &wasmtime::Error, state: &GuestState, limits: &Limits) -> PluginError {
+    if state.cpu_exceeded {
+        return PluginError::Timeout {
+            limit_ms: limits.cpu.as_millis(),
+        };
+    }
+    if state.limiter.hit {
+        return PluginError::OutOfMemory {
+            limit: limits.memory_bytes,
+        };
+    }
+    PluginError::Trap(format!("{error:#}"))
+}
+
+fn describe_guest_error(error: &exporter::ExportError) -> String {
+    use bindings::clocky::plugin::types::QueryError;
+    match error {
+        exporter::ExportError::QueryFailed(QueryError::InvalidCursor) => {
+            "a query was given a cursor the host did not hand out".to_owned()
+        }
+        exporter::ExportError::QueryFailed(QueryError::InvalidArgument(text)) => {
+            format!("a query had an invalid argument: {text}")
+        }
+        exporter::ExportError::QueryFailed(QueryError::Unavailable) => {
+            "the host's storage was unavailable".to_owned()
+        }
+        exporter::ExportError::InvalidData(text) => format!("invalid data: {text}"),
+        exporter::ExportError::Internal(text) => format!("internal error: {text}"),
+    }
+}
+
+/// Checks the metadata a plugin reports; every field ends up in file names, logs or messages.
+fn check_metadata(metadata: exporter::PluginMetadata) -> Result<Metadata, PluginError> {
+    let bad = |text: String| Err(PluginError::Metadata(text));
+    let name_ok = |text: &str, max: usize| {
+        !text.is_empty()
+            && text.len() <= max
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !text.starts_with('-')
+    };
+    if !name_ok(&metadata.name, 40) {
+        return bad(format!(
+            "name {:?} must be 1 to 40 lowercase letters, digits and dashes",
+            metadata.name
+        ));
+    }
+    if metadata.version.is_empty()
+        || metadata.version.len() > 40
+        || !metadata
+            .version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-+".contains(&b))
+    {
+        return bad(format!(
+            "version {:?} must look like 1.2.3",
+            metadata.version
+        ));
+    }
+    if !name_ok(&metadata.file_extension, 10) || metadata.file_extension.contains('-') {
+        return bad(format!(
+            "file extension {:?} must be 1 to 10 lowercase letters or digits",
+            metadata.file_extension
+        ));
+    }
+    let media_ok = metadata.media_type.len() <= 100
+        && metadata
+            .media_type
+            .split_once('/')
+            .is_some_and(|(kind, sub)| {
+                !kind.is_empty()
+                    && !sub.is_empty()
+                    && metadata
+                        .media_type
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b';')
+            });
+    if !media_ok {
+        return bad(format!(
+            "media type {:?} must look like application/json",
+            metadata.media_type
+        ));
+    }
+    if metadata.description.chars().count() > 300 {
+        return bad("description must be at most 300 characters".to_owned());
+    }
+    Ok(Metadata {
+        name: metadata.name,
+        version: metadata.version,
+        media_type: metadata.media_type,
+        file_extension: metadata.file_extension,
+        description: metadata.description,
+    })
+}
+
+/// Advances the engine's epoch every tick until the engine is dropped. The thread holds only a
+/// weak handle, so it never keeps an engine alive.
+fn start_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("clocky-epoch".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        // Without the ticker no guest could ever be interrupted; refuse to run rather than run
+        // unprotected. The panic is caught nowhere on purpose: it happens at start-up.
+        panic!("failed to start the plugin epoch ticker: {error}");
+    }
+}

@@ -1,0 +1,335 @@
+//! Check-ins, check-outs and breaks.
+//!
+//! Each action runs in one write transaction: close the user's overdue sessions, read the rows
+//! the rules need, let [`clocky_rules::tracking`] decide, then write. The command line and the
+//! Discord commands both come through here, so they cannot disagree about what is allowed.
+
+use clocky_rules::Timestamp;
+use clocky_rules::figures::{SessionFigures, Status, session_figures};
+use clocky_rules::time::format_utc;
+use clocky_rules::tracking::{self as rules, TrackingError};
+use clocky_rules::zone::{ZoneError, parse_zone};
+use thiserror::Error;
+
+use crate::clock::SharedClock;
+use crate::db::{Db, DbError, Tx, tracking as q};
+use crate::ids::{ServerId, SessionId, UserId};
+
+/// Why a tracking action did not happen.
+#[derive(Debug, Error)]
+pub enum TrackError {
+    /// The rules refused it; the text is for the user.
+    #[error(transparent)]
+    Refused(#[from] TrackingError),
+    /// The session the user meant was closed automatically.
+    #[error(
+        "your session from {} was closed automatically at {} because it ran longer than {} hours",
+        format_utc(*checked_in_at),
+        format_utc(*closed_at),
+        max_hours
+    )]
+    AutoClosed {
+        /// Its check-in.
+        checked_in_at: Timestamp,
+        /// Where Clocky closed it.
+        closed_at: Timestamp,
+        /// The configured maximum.
+        max_hours: i64,
+    },
+    /// The time zone is not a known IANA name.
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    /// Storage failed; the action did not happen.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for TrackError {
+    fn from(error: sqlx::Error) -> Self {
+        TrackError::Db(DbError::Query(error))
+    }
+}
+
+/// Who is acting, and where. Names are stored when given so exports show current names.
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    /// The Discord user.
+    pub user: UserId,
+    /// Their username and discriminator (0 for new-style names), when known.
+    pub username: Option<(&'a str, u16)>,
+    /// The Discord server.
+    pub server: ServerId,
+    /// The server's current name, when known.
+    pub server_name: Option<&'a str>,
+}
+
+/// A finished check-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedOut {
+    /// The session.
+    pub session_id: SessionId,
+    /// Its figures, by the shared rules.
+    pub figures: SessionFigures,
+    /// Whether a running break was ended with it.
+    pub ended_break: bool,
+}
+
+/// Applies the tracking rules to the database.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    db: Db,
+    clock: SharedClock,
+    max_session_seconds: i64,
+}
+
+impl Tracker {
+    /// A tracker that auto-closes sessions after `max_session_hours`.
+    pub fn new(db: Db, clock: SharedClock, max_session_hours: u32) -> Self {
+        Tracker {
+            db,
+            clock,
+            max_session_seconds: i64::from(max_session_hours) * 3600,
+        }
+    }
+
+    /// Checks in at `at` (default: now).
+    #[tracing::instrument(name = "tracking.check_in", skip_all, fields(user_id = %who.user, server_id = %who.server))]
+    pub async fn check_in(
+        &self,
+        who: Member<'_>,
+        at: Option<Timestamp>,
+    ) -> Result<SessionId, TrackError> {
+        let (mut tx, now, at) = self.begin(who, at).await?;
+        let mut sessions = q::sessions_in_server(&mut tx, who.user, who.server).await?;
+        // A session the user forgot is closed where the rules say, and the check-in goes ahead.
+        self.settle(&mut tx, &mut sessions, at, now).await?;
+        let spans: Vec<_> = sessions.iter().map(|session| session.span).collect();
+        rules::check_in(at, now, &spans)?;
+        let id = q::insert_session(&mut tx, who.user, who.server, at, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Checks out at `at` (default: now), ending a running break at the same instant.
+    #[tracing::instrument(name = "tracking.check_out", skip_all, fields(user_id = %who.user, server_id = %who.server))]
+    pub async fn check_out(
+        &self,
+        who: Member<'_>,
+        at: Option<Timestamp>,
+    ) -> Result<CheckedOut, TrackError> {
+        let (mut tx, now, at) = self.begin(who, at).await?;
+        let mut sessions = q::sessions_in_server(&mut tx, who.user, who.server).await?;
+        if let Some(closed) = self.settle(&mut tx, &mut sessions, at, now).await? {
+            tx.commit().await?;
+            return Err(closed);
+        }
+        let active = self.active_or_explain(&sessions)?;
+        let others: Vec<_> = sessions
+            .iter()
+            .filter(|session| session.session_id != active.session_id)
+            .map(|session| session.span)
+            .collect();
+        let breaks = q::breaks_of(&mut tx, active.session_id).await?;
+        let running = breaks
+            .iter()
+            .find(|row| row.span.ended_at.is_none())
+            .map(|row| row.span);
+        rules::check_out(at, now, active.span, &others, running)?;
+
+        q::close_session(&mut tx, active.session_id, at, Status::Completed, now).await?;
+        tx.commit().await?;
+
+        let mut span = active.span;
+        span.checked_out_at = Some(at);
+        let closed_breaks = breaks.iter().map(|row| {
+            let mut broken = row.span;
+            broken.ended_at = broken.ended_at.or(Some(at));
+            broken
+        });
+        Ok(CheckedOut {
+            session_id: active.session_id,
+            figures: session_figures(span, closed_breaks),
+            ended_break: running.is_some(),
+        })
+    }
+
+    /// Starts a break at `at` (default: now) in the active session.
+    #[tracing::instrument(name = "tracking.start_break", skip_all, fields(user_id = %who.user, server_id = %who.server))]
+    pub async fn start_break(
+        &self,
+        who: Member<'_>,
+        at: Option<Timestamp>,
+    ) -> Result<(), TrackError> {
+        let (mut tx, now, at) = self.begin(who, at).await?;
+        let mut sessions = q::sessions_in_server(&mut tx, who.user, who.server).await?;
+        if let Some(closed) = self.settle(&mut tx, &mut sessions, at, now).await? {
+            tx.commit().await?;
+            return Err(closed);
+        }
+        let active = self.active_or_explain(&sessions)?;
+        let breaks: Vec<_> = q::breaks_of(&mut tx, active.session_id)
+            .await?
+            .into_iter()
+            .map(|row| row.span)
+            .collect();
+        rules::start_break(at, now, Some(active.span), &breaks)?;
+        q::insert_break(&mut tx, active.session_id, who.user, at, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends the running break at `at` (default: now); returns its minutes.
+    #[tracing::instrument(name = "tracking.end_break", skip_all, fields(user_id = %who.user, server_id = %who.server))]
+    pub async fn end_break(
+        &self,
+        who: Member<'_>,
+        at: Option<Timestamp>,
+    ) -> Result<u64, TrackError> {
+        let (mut tx, now, at) = self.begin(who, at).await?;
+        let mut sessions = q::sessions_in_server(&mut tx, who.user, who.server).await?;
+        if let Some(closed) = self.settle(&mut tx, &mut sessions, at, now).await? {
+            tx.commit().await?;
+            return Err(closed);
+        }
+        let active = self.active_or_explain(&sessions)?;
+        let breaks = q::breaks_of(&mut tx, active.session_id).await?;
+        let running = breaks.iter().find(|row| row.span.ended_at.is_none());
+        rules::end_break(at, now, Some(active.span), running.map(|row| row.span))?;
+        let Some(running) = running else {
+            return Err(TrackingError::NotOnBreak.into());
+        };
+        q::end_break(&mut tx, running.break_id, at, now).await?;
+        tx.commit().await?;
+        Ok(clocky_rules::time::whole_minutes(
+            running.span.started_at,
+            at,
+        ))
+    }
+
+    /// Stores the user's time zone after checking it is a real IANA name.
+    pub async fn set_timezone(
+        &self,
+        user: UserId,
+        zone: &str,
+    ) -> Result<chrono_tz::Tz, TrackError> {
+        let tz = parse_zone(zone.trim())?;
+        let now = self.clock.now();
+        let mut tx = self.db.write().await?;
+        q::touch_user(&mut tx, user, None, now, now).await?;
+        q::set_timezone(&mut tx, user, tz.name(), now).await?;
+        tx.commit().await?;
+        Ok(tz)
+    }
+
+    /// Stores whether the user appears on leaderboards.
+    pub async fn set_leaderboard(&self, user: UserId, public: bool) -> Result<(), TrackError> {
+        let now = self.clock.now();
+        let mut tx = self.db.write().await?;
+        q::touch_user(&mut tx, user, None, now, now).await?;
+        q::set_leaderboard(&mut tx, user, public, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The user's time zone, UTC for users Clocky has not seen.
+    pub async fn timezone_of(&self, user: UserId) -> Result<chrono_tz::Tz, TrackError> {
+        let mut conn = self.db.pool().acquire().await.map_err(DbError::Query)?;
+        let stored = q::user(&mut conn, user).await?.map(|row| row.timezone);
+        Ok(stored
+            .and_then(|name| parse_zone(&name).ok())
+            .unwrap_or(chrono_tz::UTC))
+    }
+
+    /// Closes every overdue session (of `user`, or of everybody) as `auto-closed`.
+    pub async fn close_overdue(&self, user: Option<UserId>) -> Result<usize, TrackError> {
+        let mut tx = self.db.write().await?;
+        let closed = self
+            .close_overdue_in(&mut tx, user, None, self.clock.now())
+            .await?;
+        tx.commit().await?;
+        Ok(closed)
+    }
+
+    async fn close_overdue_in(
+        &self,
+        tx: &mut Tx,
+        user: Option<UserId>,
+        except: Option<ServerId>,
+        now: Timestamp,
+    ) -> Result<usize, TrackError> {
+        let overdue = q::overdue_sessions(tx, user, except, now, self.max_session_seconds).await?;
+        for (session, checked_in_at) in &overdue {
+            let at = checked_in_at.saturating_add(self.max_session_seconds);
+            q::close_session(tx, *session, at, Status::AutoClosed, now).await?;
+            tracing::info!(session_id = %session, closed_at = at, "auto-closed an overdue session");
+        }
+        Ok(overdue.len())
+    }
+
+    /// Opens the write transaction of an action: records the member, closes their overdue
+    /// sessions in other servers, and settles the instant. Sessions in the acting server are
+    /// settled against the action's own instant by [`Tracker::settle`], so a backfilled
+    /// check-out within the maximum is honoured even when it is entered days later.
+    async fn begin(
+        &self,
+        who: Member<'_>,
+        at: Option<Timestamp>,
+    ) -> Result<(Tx, Timestamp, Timestamp), TrackError> {
+        let now = self.clock.now();
+        let at = at.unwrap_or(now);
+        let mut tx = self.db.write().await?;
+        q::touch_user(&mut tx, who.user, who.username, at, now).await?;
+        q::touch_server(&mut tx, who.server, who.server_name, now).await?;
+        self.close_overdue_in(&mut tx, Some(who.user), Some(who.server), now)
+            .await?;
+        Ok((tx, now, at))
+    }
+
+    /// Auto-closes the active session among `sessions` if it is overdue at `at`, updating the
+    /// list. Returns the explanation to give when the action was about that session.
+    async fn settle(
+        &self,
+        tx: &mut Tx,
+        sessions: &mut [q::SessionRow],
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<TrackError>, TrackError> {
+        let Some(active) = sessions
+            .iter_mut()
+            .find(|session| session.span.checked_out_at.is_none())
+        else {
+            return Ok(None);
+        };
+        let Some(closed_at) = rules::auto_close_at(active.span, at, self.max_session_seconds)
+        else {
+            return Ok(None);
+        };
+        q::close_session(tx, active.session_id, closed_at, Status::AutoClosed, now).await?;
+        tracing::info!(session_id = %active.session_id, closed_at, "auto-closed an overdue session");
+        active.span.checked_out_at = Some(closed_at);
+        active.status = Status::AutoClosed;
+        Ok(Some(TrackError::AutoClosed {
+            checked_in_at: active.span.checked_in_at,
+            closed_at,
+            max_hours: self.max_session_seconds / 3600,
+        }))
+    }
+
+    /// The active session, or the reason there is none.
+    fn active_or_explain(&self, sessions: &[q::SessionRow]) -> Result<q::SessionRow, TrackError> {
+        if let Some(active) = sessions
+            .iter()
+            .find(|session| session.span.checked_out_at.is_none())
+        {
+            return Ok(*active);
+        }
+        match sessions.last() {
+            Some(last) if last.status == Status::AutoClosed => Err(TrackError::AutoClosed {
+                checked_in_at: last.span.checked_in_at,
+                closed_at: last.span.checked_out_at.unwrap_or(last.span.checked_in_at),
+                max_hours: self.max_session_seconds / 3600,
+            }),
+            _ => Err(TrackingError::NotCheckedIn.into()),
+        }
+    }
+}

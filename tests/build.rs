@@ -1,0 +1,17 @@
+//! Builds the fixture plugins the end-to-end tests load, and the real data-export plugin.
+
+use std::path::PathBuf;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let root = manifest_dir
+        .parent()
+        .expect("the tests crate sits in the workspace");
+    let packages = ["clocky-fixture-trapper", "clocky-fixture-looper"];
+    let built = clocky_plugin_build::build(root, &packages, &["tests/plugins"]);
+    println!(
+        "cargo:rustc-env=FIXTURE_TRAPPER_WASM={}",
+        built[0].display()
+    );
+    println!("cargo:rustc-env=FIXTURE_LOOPER_WASM={}", built[1].display());
+}

@@ -1,0 +1,37 @@
+//! A plugin that traps half-way through reading a user's sessions. See README.md.
+
+#![allow(
+    unsafe_code,
+    reason = "wit-bindgen generates the ABI glue with unsafe code"
+)]
+
+wit_bindgen::generate!({ world: "exporter-plugin", path: "../../../wit" });
+
+use clocky::plugin::user_data;
+use exports::clocky::plugin::exporter::{
+    Document, ExportError, ExportRequest, Guest, PluginMetadata,
+};
+
+struct Trapper;
+
+impl Guest for Trapper {
+    fn metadata() -> PluginMetadata {
+        PluginMetadata {
+            name: "trapper".to_owned(),
+            version: "0.1.0".to_owned(),
+            media_type: "application/json".to_owned(),
+            file_extension: "json".to_owned(),
+            description: "Traps in the middle of an export, for tests.".to_owned(),
+        }
+    }
+
+    fn export(_request: ExportRequest) -> Result<Document, ExportError> {
+        let page = user_data::sessions(None, 1).map_err(ExportError::QueryFailed)?;
+        panic!(
+            "trapper gives up after reading {} session(s)",
+            page.sessions.len()
+        );
+    }
+}
+
+export!(Trapper);
