@@ -294,7 +294,8 @@ pub async fn export(
     format: Option<&str>,
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<crate::export::DeliveryMessage> {
-    let job = match app.exporter.request(user, None, format).await? {
+    // Claimed at creation, so a `clocky serve` on the same database cannot take it first.
+    let job = match app.exporter.request_claimed(user, None, format).await? {
         Requested::Queued(job) => job,
         Requested::AlreadyInProgress(job) => bail!(
             "an export for user {user} is already {} (job {}); wait for it to finish",
@@ -309,7 +310,7 @@ pub async fn export(
         )
         .with_message("Generating your data export…");
     spinner.enable_steady_tick(Duration::from_millis(100));
-    let ran = app.exporter.run(job.job_id).await;
+    let ran = app.exporter.run_claimed(job.job_id).await;
     spinner.finish_and_clear();
     let ready = match ran {
         Ok(ready) => ready,

@@ -101,8 +101,8 @@ pub struct ExportConfig {
     /// The most rows a plugin gets per page, whatever it asks for. Bounds the memory one host
     /// query can take.
     pub page_size: u32,
-    /// How often the server looks for queued jobs, expired files and overdue sessions, in
-    /// seconds.
+    /// How often the server deletes expired files and auto-closes overdue sessions, in seconds.
+    /// (Idle export workers look for queued jobs twice a second regardless.)
     pub sweep_interval_seconds: u64,
     /// How many exports one process runs at once. Each holds a plugin instance (up to
     /// `plugins.memory_mib`) and a database connection.
@@ -165,7 +165,8 @@ impl Default for PluginConfig {
         PluginConfig {
             dir: None,
             cpu_ms: 10_000,
-            wall_seconds: 300,
+            // The guide tells users that the largest exports may take up to 20 minutes.
+            wall_seconds: 1200,
             memory_mib: 512,
             output_mib: 256,
             log_lines: 200,

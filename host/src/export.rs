@@ -238,6 +238,11 @@ impl Exporter {
         }
     }
 
+    /// How long links work, in hours.
+    pub fn link_hours(&self) -> i64 {
+        self.link_seconds / 3600
+    }
+
     /// The database, for callers that read job records.
     pub fn db(&self) -> &Db {
         &self.db
@@ -258,14 +263,36 @@ impl Exporter {
             .and_then(|set| set.get(name).cloned())
     }
 
-    /// Queues an export for `user` in `format` (default [`DEFAULT_FORMAT`]), unless one is
-    /// already queued or running. Records the user if Clocky has not seen them.
+    /// Queues an export for `user` in `format` (default [`DEFAULT_FORMAT`]) for a worker, unless
+    /// one is already queued or running. Records the user if Clocky has not seen them.
     #[tracing::instrument(name = "export.request", skip_all, fields(user_id = %user))]
     pub async fn request(
         &self,
         user: UserId,
         username: Option<(&str, u16)>,
         format: Option<&str>,
+    ) -> Result<Requested, ExportError> {
+        self.create(user, username, format, false).await
+    }
+
+    /// Like [`Exporter::request`], but the job is created already claimed by the caller, who
+    /// must then [`Exporter::run_claimed`] it: no worker of a running server can take it first.
+    #[tracing::instrument(name = "export.request", skip_all, fields(user_id = %user))]
+    pub async fn request_claimed(
+        &self,
+        user: UserId,
+        username: Option<(&str, u16)>,
+        format: Option<&str>,
+    ) -> Result<Requested, ExportError> {
+        self.create(user, username, format, true).await
+    }
+
+    async fn create(
+        &self,
+        user: UserId,
+        username: Option<(&str, u16)>,
+        format: Option<&str>,
+        claimed: bool,
     ) -> Result<Requested, ExportError> {
         let format = format.unwrap_or(DEFAULT_FORMAT);
         if self.plugin(format).is_none() {
@@ -277,11 +304,11 @@ impl Exporter {
         let now = self.clock.now();
         let mut tx = self.db.write().await?;
         tq::touch_user(&mut tx, user, username, now, now).await?;
-        let outcome = q::insert_job(&mut tx, user, format, now).await?;
+        let outcome = q::insert_job(&mut tx, user, format, claimed, now).await?;
         tx.commit().await?;
         Ok(match outcome {
             Ok(job) => {
-                tracing::info!(job_id = %job.job_id, format, "export queued");
+                tracing::info!(job_id = %job.job_id, format, "export requested");
                 Requested::Queued(job)
             }
             Err(existing) => Requested::AlreadyInProgress(existing),
@@ -329,7 +356,27 @@ impl Exporter {
 
     /// Runs a job this process has claimed, to `ready` or `failed`.
     #[tracing::instrument(name = "export.run", skip_all, fields(job_id = %job))]
-    async fn run_claimed(&self, job: JobId) -> Result<JobRow, ExportError> {
+    pub async fn run_claimed(&self, job: JobId) -> Result<JobRow, ExportError> {
+        let result = self.run_steps(job).await;
+        // Plugin and storage failures are recorded where they happen. Anything else (the
+        // database or the random generator failing mid-way) would otherwise leave the job
+        // `running` and block the user's next request, so it is recorded here.
+        if let Err(
+            error @ (ExportError::Db(_) | ExportError::Random(_) | ExportError::NoSuchJob(_)),
+        ) = &result
+        {
+            tracing::error!(%error, "export failed");
+            if let Err(also) = self
+                .fail(job, None, "internal", &format!("{error:#}"))
+                .await
+            {
+                tracing::error!(error = %also, "could not record the failure either");
+            }
+        }
+        result
+    }
+
+    async fn run_steps(&self, job: JobId) -> Result<JobRow, ExportError> {
         let row = self.job(job).await?;
         let Some(plugin) = self.plugin(&row.format) else {
             let detail = format!("no active plugin is called {:?}", row.format);

@@ -112,7 +112,11 @@ async fn page(State(exporter): State<Arc<Exporter>>, Path(token): Path<String>) 
             );
             respond(StatusCode::OK, html_headers(), body)
         }
-        Ok(LinkLookup::Expired) => respond(StatusCode::GONE, html_headers(), expired_page()),
+        Ok(LinkLookup::Expired) => respond(
+            StatusCode::GONE,
+            html_headers(),
+            expired_page(exporter.link_hours()),
+        ),
         Ok(LinkLookup::Unknown) => respond(StatusCode::NOT_FOUND, html_headers(), not_found_page()),
         Err(error) => server_error(&error),
     }
@@ -122,7 +126,11 @@ async fn file(State(exporter): State<Arc<Exporter>>, Path(token): Path<String>) 
     let (link_id, job) = match exporter.lookup(&token).await {
         Ok(LinkLookup::Valid { link_id, job }) => (link_id, job),
         Ok(LinkLookup::Expired) => {
-            return respond(StatusCode::GONE, html_headers(), expired_page());
+            return respond(
+                StatusCode::GONE,
+                html_headers(),
+                expired_page(exporter.link_hours()),
+            );
         }
         Ok(LinkLookup::Unknown) => {
             return respond(StatusCode::NOT_FOUND, html_headers(), not_found_page());
@@ -164,12 +172,14 @@ fn server_error(error: &crate::export::ExportError) -> Response {
     )
 }
 
-fn expired_page() -> String {
+fn expired_page(link_hours: i64) -> String {
     layout(
         "Link expired",
-        "<h1>⌛ This download link has expired</h1>\
-         <p>Download links work for 24 hours, for your security.</p>\
-         <p>Run <code>/data-export</code> in any server with Clocky to get a new one.</p>",
+        &format!(
+            "<h1>⌛ This download link has expired</h1>\
+             <p>Download links work for {link_hours} hours, for your security.</p>\
+             <p>Run <code>/data-export</code> in any server with Clocky to get a new one.</p>"
+        ),
     )
 }
 

@@ -159,24 +159,28 @@ macro_rules! select_jobs {
     };
 }
 
-/// Queues a job unless the user already has one queued or running, which is returned instead.
+/// Creates a job, queued or already claimed by the caller (`running`), unless the user already
+/// has one queued or running, which is returned instead.
 pub async fn insert_job(
     conn: &mut SqliteConnection,
     user: UserId,
     format: &str,
+    claimed: bool,
     now: Timestamp,
 ) -> Result<Result<JobRow, JobRow>, DbError> {
     if let Some(existing) = in_progress(&mut *conn, user).await? {
         return Ok(Err(existing));
     }
     let raw: RawJob = sqlx::query_as(concat!(
-        "INSERT INTO export_jobs (user_id, format, state, requested_at) \
-         VALUES (?1, ?2, 'queued', ?3) RETURNING ",
+        "INSERT INTO export_jobs (user_id, format, state, requested_at, started_at) \
+         VALUES (?1, ?2, CASE WHEN ?4 THEN 'running' ELSE 'queued' END, ?3, \
+                 CASE WHEN ?4 THEN ?3 END) RETURNING ",
         job_columns!()
     ))
     .bind(user.sql())
     .bind(format)
     .bind(now)
+    .bind(claimed)
     .fetch_one(conn)
     .await?;
     Ok(Ok(raw.try_into()?))

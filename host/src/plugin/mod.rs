@@ -49,6 +49,7 @@ pub mod bindings {
         path: "../wit",
         imports: { default: async | trappable },
         exports: { default: async },
+        additional_derives: [PartialEq],
     });
 }
 
