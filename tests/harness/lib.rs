@@ -1,1 +1,345 @@
+//! Clocky's test harness: a whole host in a temporary folder, driven by a clock the test moves.
+//!
+//! A test asks [`TestHost::builder`] for the configuration it cares about (page size, session
+//! maximum, plugin limits, extra plugin components) and gets a [`TestHost`]: a real
+//! [`App`] with its own SQLite database, export folder and plugin folder inside a
+//! [`TempDir`], and a [`ManualClock`] that stands still until the test moves it. Nothing is
+//! mocked: tracking goes through the real tracker, exports through the real sandbox and plugin,
+//! downloads through the real router (called with `oneshot`, without a socket).
+//!
+//! The harness deliberately offers no way to read figures back from the code under test and
+//! assert on them: it hands the test the stored document and the HTTP answers, and the test
+//! compares them with values it worked out itself.
+//!
+//! - [`fixtures`]: paths of the misbehaving plugin components built by `build.rs`.
+//! - [`http`]: calling the download router.
+//! - [`json`]: checks on the document's text (key order, instant format) and its JSON schema.
 
+pub mod http;
+pub mod json;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::DateTime;
+use clocky::app::App;
+use clocky::clock::{ManualClock, SharedClock};
+use clocky::config::Config;
+use clocky::db::exports::JobRow;
+use clocky::export::{DeliveryMessage, Requested};
+use clocky::ids::{ServerId, SessionId, UserId};
+use clocky::tracking::Member;
+use clocky_rules::Timestamp;
+use serde_json::Value;
+use sqlx::SqlitePool;
+use tempfile::TempDir;
+
+/// The plugin components the end-to-end tests load besides the built-in data export. Each one's
+/// README (under `tests/plugins/`) says how it misbehaves.
+pub mod fixtures {
+    /// Reads one page of sessions, then traps.
+    pub const TRAPPER_WASM: &str = env!("FIXTURE_TRAPPER_WASM");
+    /// Loops forever without calling the host.
+    pub const LOOPER_WASM: &str = env!("FIXTURE_LOOPER_WASM");
+}
+
+/// Where a host's clock starts unless the test says otherwise: 2025-01-15T15:45:00Z, the
+/// guide's example export time.
+pub const DEFAULT_START: &str = "2025-01-15T15:45:00Z";
+
+/// Parses an RFC 3339 instant such as `2025-01-15T09:00:00Z` into Clocky's whole seconds.
+///
+/// # Panics
+///
+/// When the text is not RFC 3339: a typo in a test should stop it, not become some other time.
+pub fn at(text: &str) -> Timestamp {
+    match DateTime::parse_from_rfc3339(text) {
+        Ok(instant) => instant.timestamp(),
+        Err(error) => panic!("the test wrote an instant that is not RFC 3339, {text:?}: {error}"),
+    }
+}
+
+/// A Discord user id. Panics on 0 or a value above `i64::MAX`, which no test should use.
+pub fn user(id: u64) -> UserId {
+    UserId::new(id).expect("tests use valid Discord user ids")
+}
+
+/// A Discord server id. Panics like [`user`].
+pub fn server(id: u64) -> ServerId {
+    ServerId::new(id).expect("tests use valid Discord server ids")
+}
+
+/// Configures a [`TestHost`]. Every option left alone keeps Clocky's default.
+#[derive(Debug, Clone)]
+pub struct TestHostBuilder {
+    start: Timestamp,
+    page_size: Option<u32>,
+    max_session_hours: Option<u32>,
+    cpu_ms: Option<u64>,
+    plugins: Vec<PathBuf>,
+}
+
+impl TestHostBuilder {
+    /// Where the clock starts (RFC 3339). Default: [`DEFAULT_START`].
+    pub fn now(mut self, rfc3339: &str) -> Self {
+        self.start = at(rfc3339);
+        self
+    }
+
+    /// `exports.page_size`: the most rows the host hands a plugin per page.
+    pub fn page_size(mut self, rows: u32) -> Self {
+        self.page_size = Some(rows);
+        self
+    }
+
+    /// `tracking.max_session_hours`: when forgotten sessions are auto-closed.
+    pub fn max_session_hours(mut self, hours: u32) -> Self {
+        self.max_session_hours = Some(hours);
+        self
+    }
+
+    /// `plugins.cpu_ms`: the CPU time one export may spend in plugin code.
+    pub fn cpu_ms(mut self, milliseconds: u64) -> Self {
+        self.cpu_ms = Some(milliseconds);
+        self
+    }
+
+    /// Loads another plugin component (a `.wasm` file) from the host's plugin folder.
+    pub fn plugin(mut self, wasm: impl Into<PathBuf>) -> Self {
+        self.plugins.push(wasm.into());
+        self
+    }
+
+    /// Builds the folder, the configuration and the host.
+    ///
+    /// # Panics
+    ///
+    /// When any of it fails; a test cannot do anything useful without its host.
+    pub async fn start(self) -> TestHost {
+        let dir = tempfile::Builder::new()
+            .prefix("clocky-e2e-")
+            .tempdir()
+            .expect("a temporary folder for the host");
+
+        let mut config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        if let Some(rows) = self.page_size {
+            config.exports.page_size = rows;
+        }
+        if let Some(hours) = self.max_session_hours {
+            config.tracking.max_session_hours = hours;
+        }
+        if let Some(milliseconds) = self.cpu_ms {
+            config.plugins.cpu_ms = milliseconds;
+        }
+
+        // The App loads every `*.wasm` in `plugins.dir` when it opens, exactly as in production,
+        // so extra plugins are copied there rather than handed to it some other way.
+        if !self.plugins.is_empty() {
+            let plugin_dir = dir.path().join("plugins");
+            std::fs::create_dir_all(&plugin_dir).expect("the plugin folder");
+            for wasm in &self.plugins {
+                let name = wasm.file_name().expect("a plugin path names a file");
+                std::fs::copy(wasm, plugin_dir.join(name))
+                    .unwrap_or_else(|error| panic!("copying {}: {error}", wasm.display()));
+            }
+            config.plugins.dir = Some(plugin_dir);
+        }
+        config
+            .validate()
+            .expect("the test asked for a configuration Clocky accepts");
+
+        let clock = ManualClock::new(self.start);
+        let shared: SharedClock = Arc::new(clock.clone());
+        let app = App::open(config.clone(), shared)
+            .await
+            .expect("the host opens on a fresh folder");
+        TestHost {
+            dir,
+            config,
+            clock,
+            app,
+        }
+    }
+}
+
+/// A whole Clocky host in a temporary folder. The folder is deleted when this is dropped.
+#[derive(Debug)]
+pub struct TestHost {
+    /// Holds the database, export files, plugin cache and plugin folder.
+    pub dir: TempDir,
+    /// The configuration the host was built from.
+    pub config: Config,
+    /// The host's clock; move it with [`TestHost::set_now`] or [`ManualClock::advance`].
+    pub clock: ManualClock,
+    /// The host.
+    pub app: App,
+}
+
+/// What [`TestHost::export`] produced: the job, the message the user would get, and the stored
+/// file both as bytes and parsed.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// The job, as stored after it became ready.
+    pub job: JobRow,
+    /// The delivery message with its download link.
+    pub message: DeliveryMessage,
+    /// The stored file, byte for byte.
+    pub bytes: Vec<u8>,
+    /// The stored file, parsed.
+    pub document: Value,
+}
+
+impl TestHost {
+    /// Starts configuring a host.
+    pub fn builder() -> TestHostBuilder {
+        TestHostBuilder {
+            start: at(DEFAULT_START),
+            page_size: None,
+            max_session_hours: None,
+            cpu_ms: None,
+            plugins: Vec::new(),
+        }
+    }
+
+    /// Moves the clock to an RFC 3339 instant.
+    pub fn set_now(&self, rfc3339: &str) {
+        self.clock.set(at(rfc3339));
+    }
+
+    /// The database pool, for counting and inserting rows directly.
+    pub fn pool(&self) -> &SqlitePool {
+        self.app.db.pool()
+    }
+
+    /// The folder export files are stored under.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.config.storage_path()
+    }
+
+    /// Where a ready job's file lies on disk (the storage key under the storage folder).
+    pub fn file_path(&self, job: &JobRow) -> PathBuf {
+        let key = job.file_key.as_deref().expect("a ready job has a file key");
+        self.storage_dir().join(Path::new(key))
+    }
+
+    /// A member acting in a server, with no names given (the host keeps what it knows).
+    pub fn member(&self, user_id: u64, server_id: u64) -> Member<'static> {
+        Member {
+            user: user(user_id),
+            username: None,
+            server: server(server_id),
+            server_name: None,
+        }
+    }
+
+    /// Records a whole session from `from` to `to` (RFC 3339) through the tracker.
+    pub async fn session(&self, who: Member<'_>, from: &str, to: &str) -> SessionId {
+        let id = self
+            .app
+            .tracker
+            .check_in(who, Some(at(from)))
+            .await
+            .unwrap_or_else(|error| panic!("check-in at {from}: {error}"));
+        self.app
+            .tracker
+            .check_out(who, Some(at(to)))
+            .await
+            .unwrap_or_else(|error| panic!("check-out at {to}: {error}"));
+        id
+    }
+
+    /// Records a whole break from `from` to `to` (RFC 3339) in the member's active session.
+    pub async fn pause(&self, who: Member<'_>, from: &str, to: &str) {
+        self.app
+            .tracker
+            .start_break(who, Some(at(from)))
+            .await
+            .unwrap_or_else(|error| panic!("break start at {from}: {error}"));
+        self.app
+            .tracker
+            .end_break(who, Some(at(to)))
+            .await
+            .unwrap_or_else(|error| panic!("break end at {to}: {error}"));
+    }
+
+    /// Exports `user_id`'s data in the default format, as `/data-export` would: request, run,
+    /// issue a link, and read the stored document back.
+    pub async fn export(&self, user_id: u64) -> Exported {
+        self.export_as(user_id, None).await
+    }
+
+    /// Like [`TestHost::export`], in a named format.
+    pub async fn export_as(&self, user_id: u64, format: Option<&str>) -> Exported {
+        let exporter = &self.app.exporter;
+        let job = match exporter.request(user(user_id), None, format).await {
+            Ok(Requested::Queued(job)) => job,
+            other => panic!("an export request for {user_id} was not queued: {other:?}"),
+        };
+        let job = exporter
+            .run(job.job_id)
+            .await
+            .unwrap_or_else(|error| panic!("export job {} failed: {error}", job.job_id));
+        let message = exporter
+            .issue_link(job.job_id)
+            .await
+            .unwrap_or_else(|error| panic!("no link for job {}: {error}", job.job_id));
+        let bytes = exporter
+            .document(&job)
+            .await
+            .unwrap_or_else(|error| panic!("no document for job {}: {error}", job.job_id))
+            .to_vec();
+        let document = serde_json::from_slice(&bytes).expect("the export is JSON");
+        Exported {
+            job,
+            message,
+            bytes,
+            document,
+        }
+    }
+
+    /// How many rows of `table` belong to `user_id`.
+    pub async fn count_rows(&self, table: PersonalTable, user_id: u64) -> i64 {
+        sqlx::query_scalar(table.count_query())
+            .bind(user(user_id).sql())
+            .fetch_one(self.pool())
+            .await
+            .unwrap_or_else(|error| panic!("counting {table:?}: {error}"))
+    }
+}
+
+/// The tables that hold rows about a user, each with a `user_id` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonalTable {
+    /// `users`: the profile.
+    Users,
+    /// `sessions`.
+    Sessions,
+    /// `breaks`.
+    Breaks,
+    /// `export_jobs`.
+    ExportJobs,
+}
+
+impl PersonalTable {
+    /// Every personal table, for checks that nothing is left.
+    pub const ALL: [PersonalTable; 4] = [
+        PersonalTable::Users,
+        PersonalTable::Sessions,
+        PersonalTable::Breaks,
+        PersonalTable::ExportJobs,
+    ];
+
+    /// A fixed query per table rather than one built from a name, so no SQL is assembled at run
+    /// time.
+    fn count_query(self) -> &'static str {
+        match self {
+            PersonalTable::Users => "SELECT COUNT(*) FROM users WHERE user_id = ?1",
+            PersonalTable::Sessions => "SELECT COUNT(*) FROM sessions WHERE user_id = ?1",
+            PersonalTable::Breaks => "SELECT COUNT(*) FROM breaks WHERE user_id = ?1",
+            PersonalTable::ExportJobs => "SELECT COUNT(*) FROM export_jobs WHERE user_id = ?1",
+        }
+    }
+}
