@@ -1,1 +1,26 @@
+//! Clocky end to end: a real host (database, sandbox, plugins, storage, router) per test, built
+//! by the harness in `tests/harness`, with a clock the test moves instead of waiting.
+//!
+//! Run with `cargo test -p clocky-tests`. The first build compiles the fixture plugins in
+//! `tests/plugins` for `wasm32-wasip2` through a nested cargo, which takes a while.
+//!
+//! Every figure a test asserts was worked out by hand, with the arithmetic in a comment beside
+//! it; nothing is read back from the code under test and compared with itself.
+//!
+//! - `rules`: tracking rules through the real tracker, seen in the export document.
+//! - `document`: the document's shape, names, ids, instants, order and preferences.
+//! - `paging`: a history longer than the host's page size, and isolation between users.
+//! - `schema`: real exports, the demo's included, against the published JSON schema.
+//! - `downloads`: links, the download router, expiry and the sweep.
+//! - `plugins`: plugins that trap or loop, while the host keeps serving.
+//! - `jobs`: one export in progress per user, and erasing a user.
+//! - `harness`: the harness's own checks, so a broken checker cannot pass everything.
 
+mod document;
+mod downloads;
+mod harness;
+mod jobs;
+mod paging;
+mod plugins;
+mod rules;
+mod schema;
