@@ -243,6 +243,10 @@ impl Config {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment's Jail fixes the closures' error type"
+)]
 mod tests {
     use super::*;
 

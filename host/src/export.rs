@@ -185,8 +185,8 @@ pub enum LinkLookup {
     Valid {
         /// The link's id, for the download count.
         link_id: i64,
-        /// The job.
-        job: JobRow,
+        /// The job (boxed: it is large next to the other variants).
+        job: Box<JobRow>,
     },
     /// The link existed but has expired.
     Expired,
@@ -533,7 +533,7 @@ impl Exporter {
         }
         Ok(LinkLookup::Valid {
             link_id: link.link_id,
-            job: link.job,
+            job: Box::new(link.job),
         })
     }
 
