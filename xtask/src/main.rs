@@ -3,7 +3,7 @@
 //! - `setup`: installs what a fresh machine lacks (the `wasm32-wasip2` target).
 //! - `demo`: setup, then builds Clocky and runs `clocky demo`.
 //! - `test`: setup, then every check CI runs: formatting, lints, the whole test suite, and a
-//!   quick run of the benchmark so it cannot rot.
+//!   quick run of the benchmark (in the test profile) so it cannot rot.
 
 use std::process::Command;
 
