@@ -135,6 +135,10 @@ impl Tracker {
             .find(|row| row.span.ended_at.is_none())
             .map(|row| row.span);
         rules::check_out(at, now, active.span, &others, running)?;
+        if let Some(running) = running {
+            let spans: Vec<_> = breaks.iter().map(|row| row.span).collect();
+            rules::end_running_break(at, running, &spans)?;
+        }
 
         q::close_session(&mut tx, active.session_id, at, Status::Completed, now).await?;
         tx.commit().await?;
@@ -198,6 +202,8 @@ impl Tracker {
         let Some(running) = running else {
             return Err(TrackingError::NotOnBreak.into());
         };
+        let spans: Vec<_> = breaks.iter().map(|row| row.span).collect();
+        rules::end_running_break(at, running.span, &spans)?;
         q::end_break(&mut tx, running.break_id, at, now).await?;
         tx.commit().await?;
         Ok(clocky_rules::time::whole_minutes(

@@ -566,3 +566,70 @@ async fn statistics_add_up_the_rows_and_leave_active_sessions_out_of_worked_time
     assert_eq!(exported.message.sessions_included, 3);
     assert_eq!(exported.message.servers_included, 2);
 }
+
+/// Regression: a break backfilled before a recorded one could be ended after the recorded one
+/// began, and the overlap was counted twice (11:00-14:00 around 12:00-13:00 gave 240 break
+/// minutes for 180 minutes of breaks, and 60 minutes too little work).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfilled_break_cannot_run_into_a_later_break() {
+    let host = TestHost::builder()
+        .now("2025-01-16T00:00:00Z")
+        .start()
+        .await;
+    let alice = host.member(ALICE, WORK);
+    let tracker = &host.app.tracker;
+    tracker
+        .check_in(alice, Some(at("2025-01-15T09:00:00Z")))
+        .await
+        .unwrap();
+    host.pause(alice, "2025-01-15T12:00:00Z", "2025-01-15T13:00:00Z")
+        .await;
+
+    // A forgotten coffee break before lunch may be added...
+    tracker
+        .start_break(alice, Some(at("2025-01-15T11:00:00Z")))
+        .await
+        .unwrap();
+    // ...but neither ending it nor checking out may carry it over lunch.
+    let expected = "ending the break then would overlap your later break from \
+                    2025-01-15T12:00:00Z; end it before that";
+    let error = tracker
+        .end_break(alice, Some(at("2025-01-15T14:00:00Z")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            TrackError::Refused(TrackingError::RunsIntoLaterBreak { next_started })
+                if next_started == at("2025-01-15T12:00:00Z")
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.to_string(), expected);
+    let error = tracker
+        .check_out(alice, Some(at("2025-01-15T17:00:00Z")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), expected);
+
+    // Ending it where lunch begins is fine.
+    assert_eq!(
+        tracker
+            .end_break(alice, Some(at("2025-01-15T12:00:00Z")))
+            .await
+            .unwrap(),
+        60
+    );
+    let done = tracker
+        .check_out(alice, Some(at("2025-01-15T17:00:00Z")))
+        .await
+        .unwrap();
+    // 09:00-17:00 = 480 min; breaks 11:00-12:00 and 12:00-13:00 = 120 min; net 360.
+    assert_eq!(done.figures.break_duration_minutes, 120);
+    assert_eq!(done.figures.net_worked_minutes, Some(360));
+
+    let exported = host.export(ALICE).await;
+    let row = &sessions(&exported.document)[0];
+    assert_eq!(row["break_duration_minutes"], 120);
+    assert_eq!(row["net_worked_minutes"], 360);
+}

@@ -87,6 +87,16 @@ pub enum TrackingError {
     /// A break end with no running break.
     #[error("you are not on a break")]
     NotOnBreak,
+    /// A break end (or a check-out, which ends the running break) that would carry a break
+    /// backfilled before a recorded one over the recorded one's start.
+    #[error(
+        "ending the break then would overlap your later break from {}; end it before that",
+        format_utc(*next_started)
+    )]
+    RunsIntoLaterBreak {
+        /// Start of the later break.
+        next_started: Timestamp,
+    },
 }
 
 /// Decides a check-in at `at`, given every session of the user in that server.
@@ -223,6 +233,26 @@ pub fn auto_close_at(session: SessionSpan, now: Timestamp, max_seconds: i64) -> 
     }
     let deadline = session.checked_in_at.saturating_add(max_seconds);
     (now >= deadline).then_some(deadline)
+}
+
+/// Decides whether the `running` break may end at `at`, given the session's `breaks`: not past
+/// the start of a later break. Only a break started before a recorded one (a backfill) can be in
+/// that position, and ending it later would count the overlap twice. Applies to [`end_break`]
+/// and to [`check_out`], which ends the running break at the same instant.
+pub fn end_running_break(
+    at: Timestamp,
+    running: BreakSpan,
+    breaks: &[BreakSpan],
+) -> Result<(), TrackingError> {
+    let next = breaks
+        .iter()
+        .map(|span| span.started_at)
+        .filter(|&start| start > running.started_at && start < at)
+        .min();
+    match next {
+        Some(next_started) => Err(TrackingError::RunsIntoLaterBreak { next_started }),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -378,6 +408,31 @@ mod tests {
             auto_close_at(closed(0, 10), 100 * HOUR, DEFAULT_MAX_SESSION_SECONDS),
             None
         );
+    }
+
+    #[test]
+    fn a_running_break_cannot_end_past_a_later_break() {
+        let running = BreakSpan {
+            started_at: 11 * HOUR,
+            ended_at: None,
+        };
+        let lunch = BreakSpan {
+            started_at: 12 * HOUR,
+            ended_at: Some(13 * HOUR),
+        };
+        assert_eq!(
+            end_running_break(14 * HOUR, running, &[lunch, running]),
+            Err(TrackingError::RunsIntoLaterBreak {
+                next_started: 12 * HOUR
+            })
+        );
+        // Up to the later break's start is fine, and so is anything when it is earlier.
+        assert_eq!(end_running_break(12 * HOUR, running, &[lunch]), Ok(()));
+        let earlier = BreakSpan {
+            started_at: 10 * HOUR,
+            ended_at: Some(10 * HOUR + 900),
+        };
+        assert_eq!(end_running_break(14 * HOUR, running, &[earlier]), Ok(()));
     }
 
     #[test]
