@@ -264,8 +264,9 @@ impl Tracker {
         now: Timestamp,
     ) -> Result<usize, TrackError> {
         let overdue = q::overdue_sessions(tx, user, except, now, self.max_session_seconds).await?;
-        for (session, checked_in_at) in &overdue {
-            let at = checked_in_at.saturating_add(self.max_session_seconds);
+        for (session, checked_in_at, next_check_in) in &overdue {
+            let deadline = checked_in_at.saturating_add(self.max_session_seconds);
+            let at = rules::auto_close_end(deadline, *next_check_in);
             q::close_session(tx, *session, at, Status::AutoClosed, now).await?;
             tracing::info!(session_id = %session, closed_at = at, "auto-closed an overdue session");
         }
@@ -301,15 +302,22 @@ impl Tracker {
         now: Timestamp,
     ) -> Result<Option<TrackError>, TrackError> {
         let Some(active) = sessions
-            .iter_mut()
-            .find(|session| session.span.checked_out_at.is_none())
+            .iter()
+            .position(|session| session.span.checked_out_at.is_none())
         else {
             return Ok(None);
         };
-        let Some(closed_at) = rules::auto_close_at(active.span, at, self.max_session_seconds)
-        else {
+        let checked_in_at = sessions[active].span.checked_in_at;
+        let next_check_in = sessions
+            .iter()
+            .map(|session| session.span.checked_in_at)
+            .filter(|&start| start > checked_in_at)
+            .min();
+        let active = &mut sessions[active];
+        let Some(deadline) = rules::auto_close_at(active.span, at, self.max_session_seconds) else {
             return Ok(None);
         };
+        let closed_at = rules::auto_close_end(deadline, next_check_in);
         q::close_session(tx, active.session_id, closed_at, Status::AutoClosed, now).await?;
         tracing::info!(session_id = %active.session_id, closed_at, "auto-closed an overdue session");
         active.span.checked_out_at = Some(closed_at);

@@ -633,3 +633,50 @@ async fn a_backfilled_break_cannot_run_into_a_later_break() {
     assert_eq!(row["break_duration_minutes"], 120);
     assert_eq!(row["net_worked_minutes"], 360);
 }
+
+/// Regression: a check-in backfilled before a later session and then forgotten was auto-closed
+/// at check-in plus 12 hours, right across the later session, so the two overlapped and their
+/// minutes were counted twice (08:00-20:00 around 09:00-17:00 gave 1200 worked minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_close_never_runs_into_a_later_session() {
+    let host = TestHost::builder()
+        .now("2025-01-16T00:00:00Z")
+        .start()
+        .await;
+    let tracker = &host.app.tracker;
+    for id in [ALICE, BOB] {
+        let member = host.member(id, WORK);
+        host.session(member, "2025-01-15T09:00:00Z", "2025-01-15T17:00:00Z")
+            .await;
+        tracker
+            .check_in(member, Some(at("2025-01-15T08:00:00Z")))
+            .await
+            .unwrap();
+    }
+
+    // Alice acts in the same server: the session is closed where her 09:00 session began.
+    let error = tracker
+        .check_out(host.member(ALICE, WORK), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            TrackError::AutoClosed { closed_at, .. } if closed_at == at("2025-01-15T09:00:00Z")
+        ),
+        "{error:?}"
+    );
+
+    // Bob does nothing more; his export closes it, at the same place.
+    for id in [ALICE, BOB] {
+        let exported = host.export(id).await;
+        let rows = sessions(&exported.document);
+        assert_eq!(rows[0]["checked_in_at"], "2025-01-15T08:00:00Z");
+        assert_eq!(rows[0]["checked_out_at"], "2025-01-15T09:00:00Z");
+        assert_eq!(rows[0]["status"], "auto-closed");
+        // 08:00-09:00 = 60 min, then 09:00-17:00 = 480 min: 540 in all.
+        assert_eq!(rows[0]["duration_minutes"], 60);
+        assert_eq!(rows[1]["duration_minutes"], 480);
+        assert_eq!(exported.document["statistics"]["total_worked_minutes"], 540);
+    }
+}

@@ -327,18 +327,23 @@ pub async fn end_break(
 }
 
 /// Active sessions (of one user, or of everybody; in any server but `except`) that have been
-/// open at least `max_seconds` by `now`, with their check-in.
+/// open at least `max_seconds` by `now`, with their check-in and the check-in of the same user's
+/// next session in the same server, if a backfill put one after it.
 pub async fn overdue_sessions(
     conn: &mut SqliteConnection,
     user: Option<UserId>,
     except: Option<ServerId>,
     now: Timestamp,
     max_seconds: i64,
-) -> Result<Vec<(SessionId, Timestamp)>, DbError> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT session_id, checked_in_at FROM sessions
-         WHERE checked_out_at IS NULL AND checked_in_at <= ?2 AND (?1 IS NULL OR user_id = ?1)
-           AND (?3 IS NULL OR server_id <> ?3)",
+) -> Result<Vec<(SessionId, Timestamp, Option<Timestamp>)>, DbError> {
+    let rows: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT s.session_id, s.checked_in_at,
+                (SELECT MIN(n.checked_in_at) FROM sessions n
+                 WHERE n.user_id = s.user_id AND n.server_id = s.server_id
+                   AND n.checked_in_at > s.checked_in_at)
+         FROM sessions s
+         WHERE s.checked_out_at IS NULL AND s.checked_in_at <= ?2
+           AND (?1 IS NULL OR s.user_id = ?1) AND (?3 IS NULL OR s.server_id <> ?3)",
     )
     .bind(user.map(UserId::sql))
     .bind(now.saturating_sub(max_seconds))
@@ -347,6 +352,6 @@ pub async fn overdue_sessions(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, at)| (SessionId(id), at))
+        .map(|(id, at, next)| (SessionId(id), at, next))
         .collect())
 }

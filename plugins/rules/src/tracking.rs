@@ -11,7 +11,7 @@
 //! - nothing happens in the future, and nothing ends before it started;
 //! - checking out ends a running break at the same instant;
 //! - a session left open longer than the maximum is closed as `auto-closed` at check-in plus that
-//!   maximum.
+//!   maximum, or where the next session in the same server began if that is earlier.
 
 use thiserror::Error;
 
@@ -255,6 +255,14 @@ pub fn end_running_break(
     }
 }
 
+/// Where an overdue session is closed: at `deadline` (from [`auto_close_at`]), or at the user's
+/// `next_check_in` in the same server if that comes first. Only a check-in backfilled before a
+/// later session can be in that position; closing it at the deadline would make the two
+/// sessions overlap, which no check-out may do either.
+pub fn auto_close_end(deadline: Timestamp, next_check_in: Option<Timestamp>) -> Timestamp {
+    next_check_in.map_or(deadline, |next| deadline.min(next))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +441,14 @@ mod tests {
             ended_at: Some(10 * HOUR + 900),
         };
         assert_eq!(end_running_break(14 * HOUR, running, &[earlier]), Ok(()));
+    }
+
+    #[test]
+    fn an_auto_close_stops_at_the_next_check_in() {
+        // Check-in 08:00: the 12 h deadline is 20:00, but a session began at 09:00.
+        assert_eq!(auto_close_end(20 * HOUR, Some(9 * HOUR)), 9 * HOUR);
+        assert_eq!(auto_close_end(20 * HOUR, Some(21 * HOUR)), 20 * HOUR);
+        assert_eq!(auto_close_end(20 * HOUR, None), 20 * HOUR);
     }
 
     #[test]
