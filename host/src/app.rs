@@ -93,18 +93,9 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let requeued = {
-            let mut tx = self.db.write().await?;
-            let count = crate::db::exports::requeue_running(&mut tx).await?;
-            tx.commit().await?;
-            count
-        };
-        if requeued > 0 {
-            tracing::warn!(
-                requeued,
-                "exports interrupted by the last shutdown were queued again"
-            );
-        }
+        // Jobs a dead process left `running` go back to the queue; see `requeue_abandoned`
+        // for why only those older than any run may last.
+        self.exporter.requeue_abandoned().await?;
 
         let mut background = tokio::task::JoinSet::new();
         for _ in 0..self.config.exports.concurrency {

@@ -227,7 +227,11 @@ async fn track(app: &App, action: TrackAction, args: &TrackArgs) -> anyhow::Resu
         user: args.user,
         username,
         server: args.server,
-        server_name: args.server_name.as_deref(),
+        server_name: args
+            .server_name
+            .as_deref()
+            .map(parse_server_name)
+            .transpose()?,
     };
     let when = |at: Option<Timestamp>| local(at.unwrap_or_else(|| app.clock.now()), zone);
     match action {
@@ -328,8 +332,21 @@ pub async fn export(
     Ok(message)
 }
 
+/// The earliest instant Clocky records: 2015-01-01T00:00:00Z, the start of Discord's snowflake
+/// epoch. Nothing tracked on Discord can be older, and a year-0001 typo is caught here instead
+/// of turning into a session nobody can read back.
+pub const EARLIEST: Timestamp = 1_420_070_400;
+
 /// Reads `--at`: RFC 3339 with an offset, or a wall-clock time in the user's zone.
 pub fn parse_at(text: &str, zone: chrono_tz::Tz) -> anyhow::Result<Timestamp> {
+    let at = parse_instant(text, zone)?;
+    if at < EARLIEST {
+        bail!("{text:?} is before 2015, when Discord began; Clocky records nothing that early");
+    }
+    Ok(at)
+}
+
+fn parse_instant(text: &str, zone: chrono_tz::Tz) -> anyhow::Result<Timestamp> {
     let text = text.trim();
     if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
         return Ok(instant.timestamp());
@@ -353,10 +370,32 @@ pub fn parse_username(text: &str) -> anyhow::Result<(&str, u16)> {
         }
         _ => (text, 0),
     };
-    if name.is_empty() || name.chars().count() > 100 {
-        bail!("a username must be 1 to 100 characters, optionally followed by #1234");
+    if !is_display_name(name) {
+        bail!(
+            "a username must be 1 to 100 characters without control characters, optionally \
+             followed by #1234"
+        );
     }
     Ok((name, discriminator))
+}
+
+/// Reads `--server-name`: what Discord allows for a server name, 1 to 100 characters.
+pub fn parse_server_name(text: &str) -> anyhow::Result<&str> {
+    let text = text.trim();
+    if !is_display_name(text) {
+        bail!("a server name must be 1 to 100 characters without control characters");
+    }
+    Ok(text)
+}
+
+/// 1 to 100 characters, none of them control characters (which would break log lines and
+/// terminal output) or bidirectional overrides (which can make a name display as another).
+fn is_display_name(text: &str) -> bool {
+    let length = text.chars().count();
+    (1..=100).contains(&length)
+        && !text
+            .chars()
+            .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c))
 }
 
 fn local(at: Timestamp, zone: chrono_tz::Tz) -> String {
@@ -397,5 +436,25 @@ mod tests {
         assert_eq!(parse_username("alice").unwrap(), ("alice", 0));
         assert_eq!(parse_username("we#ird").unwrap(), ("we#ird", 0));
         assert!(parse_username("").is_err());
+        assert!(parse_username("evil\nname").is_err());
+        assert!(parse_username("\u{202e}txt.exe").is_err());
+        assert!(parse_username(&"x".repeat(101)).is_err());
+        assert_eq!(
+            parse_server_name(" Side Project 🚀 ").unwrap(),
+            "Side Project 🚀"
+        );
+        assert!(parse_server_name("").is_err());
+    }
+
+    #[test]
+    fn times_before_discord_existed_are_refused() {
+        let error = parse_at("0001-01-01T00:00:00Z", chrono_tz::UTC)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("before 2015"), "{error}");
+        assert_eq!(
+            parse_at("2015-01-01T00:00:00Z", chrono_tz::UTC).unwrap(),
+            EARLIEST
+        );
     }
 }

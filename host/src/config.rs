@@ -15,6 +15,12 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use url::Url;
 
+/// Longest link lifetime an operator may set: a month. The guide promises users 24 hours.
+const MAX_LINK_HOURS: u32 = 720;
+
+/// Most exports one process may run at once; each holds a plugin instance and a connection.
+const MAX_CONCURRENCY: usize = 64;
+
 /// The file read from the working directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "clocky.toml";
 
@@ -188,6 +194,7 @@ impl Config {
         // `CLOCKY_CONFIG` names the file itself and is read by the command line.
         figment = figment.merge(Env::prefixed("CLOCKY_").split("__").ignore(&["config"]));
         let config: Config = figment.extract().map_err(Box::new)?;
+        let config = config.normalise();
         config.validate()?;
         Ok(config)
     }
@@ -219,10 +226,46 @@ impl Config {
         if self.plugins.output_mib == 0 {
             return invalid("plugins.output_mib must be at least 1");
         }
-        if !matches!(self.server.public_url.scheme(), "http" | "https") {
+        if self.exports.link_hours > MAX_LINK_HOURS {
+            return invalid("exports.link_hours must be at most 720 (30 days)");
+        }
+        if self.exports.concurrency > MAX_CONCURRENCY {
+            return invalid("exports.concurrency must be at most 64");
+        }
+        let public = &self.server.public_url;
+        if !matches!(public.scheme(), "http" | "https") {
             return invalid("server.public_url must start with http:// or https://");
         }
+        if !public.username().is_empty() || public.password().is_some() {
+            // Every download link is built from it: credentials would go to every user.
+            return invalid("server.public_url must not contain a user name or password");
+        }
+        if public.query().is_some() || public.fragment().is_some() {
+            return invalid("server.public_url must not have a query or fragment");
+        }
+        let url = self.database_url();
+        if !url.starts_with("sqlite:") {
+            return invalid(
+                "database_url must be a sqlite: URL; this version supports SQLite only",
+            );
+        }
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return invalid(
+                "database_url must name a file: an in-memory database loses every record",
+            );
+        }
         Ok(())
+    }
+
+    /// Makes `server.public_url` end with `/`, so that links built from it keep its path
+    /// (`https://example.org/clocky` would otherwise lose `clocky`).
+    fn normalise(mut self) -> Config {
+        let path = self.server.public_url.path();
+        if !path.ends_with('/') {
+            let with_slash = format!("{path}/");
+            self.server.public_url.set_path(&with_slash);
+        }
+        self
     }
 
     /// The database URL in force.
@@ -278,6 +321,37 @@ mod tests {
             jail.set_env("CLOCKY_EXPORTS__LINK_HOURS", "12");
             let config = Config::load(Some(Path::new("c.toml"))).unwrap();
             assert_eq!(config.exports.link_hours, 12);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_public_url_keeps_its_path_and_refuses_credentials() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[server]\npublic_url = \"https://ex.org/clocky\"\n",
+            )?;
+            let config = Config::load(Some(Path::new("c.toml"))).unwrap();
+            assert_eq!(config.server.public_url.as_str(), "https://ex.org/clocky/");
+            jail.create_file("d.toml", "[server]\npublic_url = \"https://u:p@ex.org/\"\n")?;
+            let error = Config::load(Some(Path::new("d.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("user name or password"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn only_sqlite_files_are_accepted_as_databases() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLOCKY_DATABASE_URL", "postgres://x@localhost/db");
+            let error = Config::load(None).unwrap_err().to_string();
+            assert!(error.contains("SQLite only"), "{error}");
+            jail.set_env("CLOCKY_DATABASE_URL", "sqlite::memory:");
+            let error = Config::load(None).unwrap_err().to_string();
+            assert!(error.contains("in-memory"), "{error}");
             Ok(())
         });
     }

@@ -19,6 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use chrono::DateTime;
 use clocky_rules::Timestamp;
+use futures::stream::BoxStream;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use url::Url;
@@ -419,7 +420,7 @@ impl Exporter {
             compact_time(generated_at),
             plugin.metadata.file_extension
         );
-        let key = format!("exports/{job}/{file_name}");
+        let key = format!("{}/{file_name}", job_folder(job));
         let stored = match self
             .storage
             .put_verified(&key, Bytes::from(output.bytes))
@@ -537,20 +538,34 @@ impl Exporter {
         })
     }
 
-    /// Reads a ready job's file and counts the download.
-    pub async fn download(&self, link_id: i64, job: &JobRow) -> Result<Bytes, ExportError> {
+    /// Opens a ready job's file for download and counts the download. A file that has gone
+    /// missing from storage ends the job as expired: the user is told to export again rather
+    /// than to retry a link that can never work.
+    pub async fn download(
+        &self,
+        link_id: i64,
+        job: &JobRow,
+    ) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, ExportError> {
         let key = job.file_key.as_deref().unwrap_or_default();
-        let bytes = self
-            .storage
-            .get(key)
-            .await
-            .map_err(|source| ExportError::Storage {
-                job: job.job_id,
-                source,
-            })?;
+        let stream = match self.storage.stream(key).await {
+            Ok(stream) => stream,
+            Err(StorageError::Missing { .. }) => {
+                tracing::error!(job_id = %job.job_id, "a ready export's file is missing");
+                let mut tx = self.db.write().await?;
+                q::mark_expired(&mut tx, job.job_id).await?;
+                tx.commit().await?;
+                return Err(ExportError::Expired(job.job_id));
+            }
+            Err(source) => {
+                return Err(ExportError::Storage {
+                    job: job.job_id,
+                    source,
+                });
+            }
+        };
         let mut conn = self.db.pool().acquire().await?;
         q::count_download(&mut conn, link_id).await?;
-        Ok(bytes)
+        Ok(stream)
     }
 
     /// Reads a ready job's document without counting a download (for `clocky export --out`).
@@ -565,8 +580,9 @@ impl Exporter {
             })
     }
 
-    /// Erases a user: their export files first, then every row about them through the schema's
-    /// cascades. Returns whether Clocky knew the user.
+    /// Erases a user: every file under each of their jobs' folders first (including any left by
+    /// an interrupted run), then every row about them through the schema's cascades. Returns
+    /// whether Clocky knew the user.
     #[tracing::instrument(name = "export.forget_user", skip_all, fields(user_id = %user))]
     pub async fn forget_user(&self, user: UserId) -> Result<bool, ExportError> {
         let jobs = {
@@ -574,15 +590,13 @@ impl Exporter {
             q::jobs_of(&mut conn, user).await?
         };
         for job in &jobs {
-            if let Some(key) = &job.file_key {
-                self.storage
-                    .delete(key)
-                    .await
-                    .map_err(|source| ExportError::Storage {
-                        job: job.job_id,
-                        source,
-                    })?;
-            }
+            self.storage
+                .delete_prefix(&job_folder(job.job_id))
+                .await
+                .map_err(|source| ExportError::Storage {
+                    job: job.job_id,
+                    source,
+                })?;
         }
         let mut tx = self.db.write().await?;
         let existed = tq::delete_user(&mut tx, user).await?;
@@ -590,21 +604,23 @@ impl Exporter {
         Ok(existed)
     }
 
-    /// Deletes the files of expired exports and marks their jobs expired. Returns how many.
+    /// Deletes the files of expired exports and marks their jobs expired, and puts back in the
+    /// queue jobs whose runner must have died. Returns how many exports were deleted.
     pub async fn sweep(&self) -> Result<usize, ExportError> {
         let now = self.clock.now();
+        self.requeue_abandoned().await?;
         let expired = {
             let mut conn = self.db.pool().acquire().await?;
             q::expired_files(&mut conn, now).await?
         };
         let mut removed = 0;
-        for (job, key) in expired {
+        for (job, _key) in expired {
             // The job is marked first so no link can serve a file that is about to go.
             let mut tx = self.db.write().await?;
             q::mark_expired(&mut tx, job).await?;
             tx.commit().await?;
-            match self.storage.delete(&key).await {
-                Ok(()) => removed += 1,
+            match self.storage.delete_prefix(&job_folder(job)).await {
+                Ok(_) => removed += 1,
                 Err(error) => {
                     tracing::warn!(job_id = %job, %error, "could not delete an expired export")
                 }
@@ -615,6 +631,32 @@ impl Exporter {
         }
         Ok(removed)
     }
+
+    /// Queues again the jobs that have been `running` for longer than any run may last (the
+    /// plugin's wall-time limit plus a margin for storing the file): whoever claimed them, a
+    /// worker or a `clocky export`, has died. Jobs still within that time are left alone, since
+    /// another live process may be running them.
+    pub async fn requeue_abandoned(&self) -> Result<u64, ExportError> {
+        let longest_run = i64::try_from(self.runtime.limits().wall.as_secs())
+            .unwrap_or(i64::MAX)
+            .saturating_add(RUN_MARGIN_SECONDS);
+        let mut tx = self.db.write().await?;
+        let requeued =
+            q::requeue_stale(&mut tx, self.clock.now().saturating_sub(longest_run)).await?;
+        tx.commit().await?;
+        if requeued > 0 {
+            tracing::warn!(requeued, "exports whose runner stopped were queued again");
+        }
+        Ok(requeued)
+    }
+}
+
+/// Time allowed beyond the plugin's wall-time limit for storing and verifying a file.
+const RUN_MARGIN_SECONDS: i64 = 120;
+
+/// The storage folder of a job's files.
+fn job_folder(job: JobId) -> String {
+    format!("exports/{job}")
 }
 
 fn count(value: Option<i64>) -> u64 {

@@ -9,6 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -35,6 +37,12 @@ pub enum StorageError {
         /// What went wrong.
         #[source]
         source: object_store::Error,
+    },
+    /// The file is not there (expired and swept, or removed by hand).
+    #[error("export file {key} is missing")]
+    Missing {
+        /// The object's key.
+        key: String,
     },
     /// What was read back differs from what was written.
     #[error(
@@ -120,12 +128,39 @@ impl ExportStorage {
 
     /// Reads a whole file.
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        let store_error = |source| StorageError::Store {
-            key: key.to_owned(),
-            source,
-        };
-        let found = self.store.get(&Key::from(key)).await.map_err(store_error)?;
-        found.bytes().await.map_err(store_error)
+        let found = self
+            .store
+            .get(&Key::from(key))
+            .await
+            .map_err(|e| classify(key, e))?;
+        found.bytes().await.map_err(|e| classify(key, e))
+    }
+
+    /// Opens a file as a stream of chunks, so a download never holds the whole file in memory.
+    pub async fn stream(
+        &self,
+        key: &str,
+    ) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, StorageError> {
+        let found = self
+            .store
+            .get(&Key::from(key))
+            .await
+            .map_err(|e| classify(key, e))?;
+        Ok(found.into_stream())
+    }
+
+    /// Removes every file under `prefix`: a job's folder holds its file and anything a run that
+    /// was interrupted or repeated may have left beside it.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, StorageError> {
+        let location = Key::from(prefix);
+        let mut listed = self.store.list(Some(&location));
+        let mut removed = 0;
+        while let Some(meta) = listed.next().await {
+            let meta = meta.map_err(|e| classify(prefix, e))?;
+            self.delete(meta.location.as_ref()).await?;
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// Removes a file; a file that is already gone is not an error.
@@ -137,5 +172,18 @@ impl ExportStorage {
                 source,
             }),
         }
+    }
+}
+
+/// Tells a missing file apart from a failing store.
+fn classify(key: &str, error: object_store::Error) -> StorageError {
+    match error {
+        object_store::Error::NotFound { .. } => StorageError::Missing {
+            key: key.to_owned(),
+        },
+        source => StorageError::Store {
+            key: key.to_owned(),
+            source,
+        },
     }
 }

@@ -15,11 +15,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::export::{Exporter, LinkLookup, human_size, human_time};
+use crate::export::{ExportError, Exporter, LinkLookup, human_size, human_time};
 
 /// The page's stylesheet.
 const STYLESHEET: &str = include_str!("web/clocky.css");
@@ -47,6 +47,18 @@ pub fn router(exporter: Arc<Exporter>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { respond(StatusCode::NOT_FOUND, html_headers(), not_found_page()) })
         .with_state(exporter)
+        // A layer rather than per handler, so the headers also reach the answers axum makes
+        // itself (405 for other methods, 400 for a path that is not UTF-8).
+        .layer(axum::middleware::map_response(secure))
+}
+
+/// Adds the security headers to every response.
+async fn secure(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 fn html_headers() -> HeaderMap {
@@ -58,14 +70,7 @@ fn html_headers() -> HeaderMap {
     headers
 }
 
-fn respond(
-    status: StatusCode,
-    mut headers: HeaderMap,
-    body: impl Into<axum::body::Body>,
-) -> Response {
-    for (name, value) in SECURITY_HEADERS {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
+fn respond(status: StatusCode, headers: HeaderMap, body: impl Into<axum::body::Body>) -> Response {
     (status, headers, body.into()).into_response()
 }
 
@@ -122,7 +127,11 @@ async fn page(State(exporter): State<Arc<Exporter>>, Path(token): Path<String>) 
     }
 }
 
-async fn file(State(exporter): State<Arc<Exporter>>, Path(token): Path<String>) -> Response {
+async fn file(
+    State(exporter): State<Arc<Exporter>>,
+    Path(token): Path<String>,
+    method: Method,
+) -> Response {
     let (link_id, job) = match exporter.lookup(&token).await {
         Ok(LinkLookup::Valid { link_id, job }) => (link_id, job),
         Ok(LinkLookup::Expired) => {
@@ -137,11 +146,10 @@ async fn file(State(exporter): State<Arc<Exporter>>, Path(token): Path<String>) 
         }
         Err(error) => return server_error(&error),
     };
-    let bytes = match exporter.download(link_id, &job).await {
-        Ok(bytes) => bytes,
-        Err(error) => return server_error(&error),
-    };
     let mut headers = HeaderMap::new();
+    if let Some(size) = job.file_size {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
     let media_type = job
         .media_type
         .as_deref()
@@ -156,10 +164,29 @@ async fn file(State(exporter): State<Arc<Exporter>>, Path(token): Path<String>) 
         headers.insert(header::CONTENT_TYPE, kind);
         headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
-    respond(StatusCode::OK, headers, bytes)
+    // A HEAD request (link previews, download managers) learns the size without reading the
+    // file or counting as a download.
+    if method == Method::HEAD {
+        return respond(StatusCode::OK, headers, axum::body::Body::empty());
+    }
+    // The file is streamed from storage, so a slow reader costs one chunk of memory, not the
+    // whole file.
+    match exporter.download(link_id, &job).await {
+        Ok(stream) => respond(
+            StatusCode::OK,
+            headers,
+            axum::body::Body::from_stream(stream),
+        ),
+        Err(ExportError::Expired(_)) => respond(
+            StatusCode::GONE,
+            html_headers(),
+            expired_page(exporter.link_hours()),
+        ),
+        Err(error) => server_error(&error),
+    }
 }
 
-fn server_error(error: &crate::export::ExportError) -> Response {
+fn server_error(error: &ExportError) -> Response {
     tracing::error!(error = %error, "download failed");
     respond(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -197,7 +224,7 @@ fn layout(title: &str, body: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"robots\" content=\"noindex\">\
-         <title>{title} · Clocky</title><link rel=\"stylesheet\" href=\"/static/clocky.css\">\
+         <title>{title} · Clocky</title><link rel=\"stylesheet\" href=\"../static/clocky.css\">\
          </head><body><main>{body}</main></body></html>"
     )
 }

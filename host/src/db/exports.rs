@@ -253,12 +253,16 @@ pub async fn claim_next(
     Ok(id.map(JobId))
 }
 
-/// Puts jobs that were running when the process stopped back in the queue. Only safe while one
-/// process owns the database, which is the SQLite deployment this runs in.
-pub async fn requeue_running(conn: &mut SqliteConnection) -> Result<u64, DbError> {
+/// Puts back in the queue the jobs that have been running since `started_before` or earlier.
+pub async fn requeue_stale(
+    conn: &mut SqliteConnection,
+    started_before: Timestamp,
+) -> Result<u64, DbError> {
     let done = sqlx::query(
-        "UPDATE export_jobs SET state = 'queued', started_at = NULL WHERE state = 'running'",
+        "UPDATE export_jobs SET state = 'queued', started_at = NULL
+         WHERE state = 'running' AND started_at <= ?1",
     )
+    .bind(started_before)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
