@@ -176,7 +176,12 @@ impl Tracker {
             .into_iter()
             .map(|row| row.span)
             .collect();
-        rules::start_break(at, now, Some(active.span), &breaks)?;
+        let next_session = sessions
+            .iter()
+            .map(|session| session.span.checked_in_at)
+            .filter(|&start| start > active.span.checked_in_at)
+            .min();
+        rules::start_break(at, now, Some(active.span), &breaks, next_session)?;
         q::insert_break(&mut tx, active.session_id, who.user, at, now).await?;
         tx.commit().await?;
         Ok(())

@@ -680,3 +680,77 @@ async fn an_auto_close_never_runs_into_a_later_session() {
         assert_eq!(exported.document["statistics"]["total_worked_minutes"], 540);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_close_ends_a_backfilled_break_where_the_later_break_began() {
+    // Regression: auto-close used to end a running break at the close instant even when a later
+    // break of the session lay in between, so the two overlapped and were counted twice.
+    let host = TestHost::builder()
+        .now("2025-05-07T12:00:00Z")
+        .start()
+        .await;
+    let alice = host.member(ALICE, WORK);
+    let tracker = &host.app.tracker;
+    tracker
+        .check_in(alice, Some(at("2025-05-07T08:00:00Z")))
+        .await
+        .unwrap();
+    host.pause(alice, "2025-05-07T10:00:00Z", "2025-05-07T11:00:00Z")
+        .await;
+    tracker
+        .start_break(alice, Some(at("2025-05-07T09:00:00Z")))
+        .await
+        .unwrap();
+
+    // 08:00 + 12 h: the session is auto-closed at 20:00 by the export.
+    host.set_now("2025-05-08T08:00:00Z");
+    let exported = host.export(ALICE).await;
+    let row = &sessions(&exported.document)[0];
+    assert_eq!(row["status"], "auto-closed");
+    assert_eq!(row["checked_out_at"], "2025-05-07T20:00:00Z");
+    // 08:00-20:00 = 720 min; the backfilled break ends where the 10:00 break began (60 min),
+    // the 10:00-11:00 break is 60 min: 120 min of breaks, 600 min net.
+    assert_eq!(row["duration_minutes"], 720);
+    assert_eq!(row["break_duration_minutes"], 120);
+    assert_eq!(row["net_worked_minutes"], 600);
+    let breaks = exported.document["breaks"].as_array().unwrap();
+    assert_eq!(breaks[0]["started_at"], "2025-05-07T09:00:00Z");
+    assert_eq!(breaks[0]["ended_at"], "2025-05-07T10:00:00Z");
+    assert_eq!(breaks[1]["started_at"], "2025-05-07T10:00:00Z");
+    assert_valid(&exported.document);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_break_cannot_start_after_a_later_session_began() {
+    // Regression: a session backfilled before a later one accepted a break inside the later
+    // session, which no check-out could then end without overlapping something.
+    let host = TestHost::builder()
+        .now("2025-01-16T00:00:00Z")
+        .start()
+        .await;
+    let alice = host.member(ALICE, WORK);
+    let tracker = &host.app.tracker;
+    host.session(alice, "2025-01-15T09:00:00Z", "2025-01-15T10:00:00Z")
+        .await;
+    tracker
+        .check_in(alice, Some(at("2025-01-15T08:00:00Z")))
+        .await
+        .unwrap();
+
+    let error = tracker
+        .start_break(alice, Some(at("2025-01-15T09:30:00Z")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            TrackError::Refused(TrackingError::RunsIntoLaterSession { next_started })
+                if next_started == at("2025-01-15T09:00:00Z")
+        ),
+        "{error:?}"
+    );
+    tracker
+        .start_break(alice, Some(at("2025-01-15T08:30:00Z")))
+        .await
+        .unwrap();
+}

@@ -228,6 +228,10 @@ pub async fn insert_session(
 }
 
 /// Ends a session, and its running break at the same instant.
+///
+/// The break's end is bounded the way the rules bound a check-out: never past the start of a
+/// later break of the session, and never before its own start. A check-out was already checked
+/// against both; an auto-close was not, and must not write overlapping or backwards breaks.
 pub async fn close_session(
     conn: &mut SqliteConnection,
     session: SessionId,
@@ -236,7 +240,11 @@ pub async fn close_session(
     now: Timestamp,
 ) -> Result<(), DbError> {
     sqlx::query(
-        "UPDATE breaks SET ended_at = ?2, updated_at = ?3 WHERE session_id = ?1 AND ended_at IS NULL",
+        "UPDATE breaks SET updated_at = ?3, ended_at = MAX(started_at, MIN(?2, COALESCE(
+             (SELECT MIN(later.started_at) FROM breaks later
+              WHERE later.session_id = breaks.session_id
+                AND later.started_at > breaks.started_at), ?2)))
+         WHERE session_id = ?1 AND ended_at IS NULL",
     )
     .bind(session.0)
     .bind(at)

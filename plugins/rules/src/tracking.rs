@@ -173,6 +173,7 @@ pub fn start_break(
     now: Timestamp,
     active: Option<SessionSpan>,
     breaks: &[BreakSpan],
+    next_session: Option<Timestamp>,
 ) -> Result<(), TrackingError> {
     if at > now {
         return Err(TrackingError::InFuture { at });
@@ -184,6 +185,13 @@ pub fn start_break(
         return Err(TrackingError::BeforeCheckIn {
             checked_in_at: active.checked_in_at,
         });
+    }
+    // A session backfilled before a later one must end before it does, so no break of it can
+    // start there either.
+    if let Some(next_started) = next_session
+        && at >= next_started
+    {
+        return Err(TrackingError::RunsIntoLaterSession { next_started });
     }
     if let Some(running) = breaks.iter().find(|span| span.ended_at.is_none()) {
         return Err(TrackingError::AlreadyOnBreak {
@@ -350,11 +358,11 @@ mod tests {
     #[test]
     fn breaks_need_an_active_session_and_do_not_overlap() {
         assert_eq!(
-            start_break(5, 100, None, &[]),
+            start_break(5, 100, None, &[], None),
             Err(TrackingError::NotCheckedIn)
         );
         assert_eq!(
-            start_break(5, 100, Some(active(10)), &[]),
+            start_break(5, 100, Some(active(10)), &[], None),
             Err(TrackingError::BeforeCheckIn { checked_in_at: 10 })
         );
         let running = [BreakSpan {
@@ -362,7 +370,7 @@ mod tests {
             ended_at: None,
         }];
         assert_eq!(
-            start_break(30, 100, Some(active(10)), &running),
+            start_break(30, 100, Some(active(10)), &running, None),
             Err(TrackingError::AlreadyOnBreak { since: 20 })
         );
         let done = [BreakSpan {
@@ -370,10 +378,26 @@ mod tests {
             ended_at: Some(40),
         }];
         assert_eq!(
-            start_break(30, 100, Some(active(10)), &done),
+            start_break(30, 100, Some(active(10)), &done, None),
             Err(TrackingError::OverlapsBreak { ended: 40 })
         );
-        assert_eq!(start_break(40, 100, Some(active(10)), &done), Ok(()));
+        assert_eq!(start_break(40, 100, Some(active(10)), &done, None), Ok(()));
+    }
+
+    #[test]
+    fn a_break_cannot_start_where_a_later_session_has_begun() {
+        // Session backfilled from 08:00; the next session in the server began at 09:00.
+        let backfilled = Some(active(8 * HOUR));
+        assert_eq!(
+            start_break(9 * HOUR + 1800, 20 * HOUR, backfilled, &[], Some(9 * HOUR)),
+            Err(TrackingError::RunsIntoLaterSession {
+                next_started: 9 * HOUR
+            })
+        );
+        assert_eq!(
+            start_break(8 * HOUR + 1800, 20 * HOUR, backfilled, &[], Some(9 * HOUR)),
+            Ok(())
+        );
     }
 
     #[test]
