@@ -5,7 +5,7 @@
 //! Discord commands both come through here, so they cannot disagree about what is allowed.
 
 use clocky_rules::Timestamp;
-use clocky_rules::figures::{SessionFigures, Status, session_figures};
+use clocky_rules::figures::{SessionFigures, SessionSpan, Status, session_figures};
 use clocky_rules::time::format_utc;
 use clocky_rules::tracking::{self as rules, TrackingError};
 use clocky_rules::zone::{ZoneError, parse_zone};
@@ -123,7 +123,15 @@ impl Tracker {
             tx.commit().await?;
             return Err(closed);
         }
-        let active = self.active_or_explain(&sessions)?;
+        let active = match self.active_or_explain(&sessions) {
+            Ok(active) => active,
+            Err(refusal @ TrackError::AutoClosed { .. }) => {
+                return self
+                    .correct_auto_close(tx, &sessions, at, now, refusal)
+                    .await;
+            }
+            Err(other) => return Err(other),
+        };
         let others: Vec<_> = sessions
             .iter()
             .filter(|session| session.session_id != active.session_id)
@@ -154,6 +162,57 @@ impl Tracker {
             session_id: active.session_id,
             figures: session_figures(span, closed_breaks),
             ended_break: running.is_some(),
+        })
+    }
+
+    /// A check-out inside the window of a session that was already auto-closed is a correction:
+    /// it replaces the automatic end with the real one. Without it, whether a late check-out
+    /// counted would depend on whether a sweep happened to run before it.
+    async fn correct_auto_close(
+        &self,
+        mut tx: Tx,
+        sessions: &[q::SessionRow],
+        at: Timestamp,
+        now: Timestamp,
+        refusal: TrackError,
+    ) -> Result<CheckedOut, TrackError> {
+        let Some(last) = sessions.last().copied() else {
+            return Err(refusal);
+        };
+        let closed_at = last.span.checked_out_at.unwrap_or(last.span.checked_in_at);
+        if at >= closed_at {
+            return Err(refusal);
+        }
+        let reopened = SessionSpan {
+            checked_in_at: last.span.checked_in_at,
+            checked_out_at: None,
+        };
+        rules::check_out(at, now, reopened, &[], None)?;
+        let breaks = q::breaks_of(&mut tx, last.session_id).await?;
+        if let Some(later) = breaks.iter().find(|row| row.span.started_at > at) {
+            return Err(TrackingError::BeforeBreakStart {
+                break_started: later.span.started_at,
+            }
+            .into());
+        }
+
+        q::correct_close(&mut tx, last.session_id, at, now).await?;
+        tx.commit().await?;
+        tracing::info!(session_id = %last.session_id, at, "auto-closed session corrected by a check-out");
+
+        let span = SessionSpan {
+            checked_in_at: last.span.checked_in_at,
+            checked_out_at: Some(at),
+        };
+        let corrected = breaks.iter().map(|row| {
+            let mut ended = row.span;
+            ended.ended_at = Some(ended.ended_at.map_or(at, |end| end.min(at)));
+            ended
+        });
+        Ok(CheckedOut {
+            session_id: last.session_id,
+            figures: session_figures(span, corrected),
+            ended_break: false,
         })
     }
 

@@ -754,3 +754,44 @@ async fn a_break_cannot_start_after_a_later_session_began() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_out_within_the_window_corrects_a_session_the_sweep_already_closed() {
+    // Regression: once a sweep had auto-closed a session, a backfilled check-out inside its
+    // 12-hour window was refused, while the same check-out before the sweep was accepted.
+    let host = TestHost::builder()
+        .now("2025-01-15T22:00:00Z")
+        .start()
+        .await;
+    let alice = host.member(ALICE, WORK);
+    let tracker = &host.app.tracker;
+    tracker
+        .check_in(alice, Some(at("2025-01-15T09:00:00Z")))
+        .await
+        .unwrap();
+    host.pause(alice, "2025-01-15T12:00:00Z", "2025-01-15T12:30:00Z")
+        .await;
+    // 09:00 + 12 h = 21:00 has passed: the sweep closes the session.
+    assert_eq!(tracker.close_overdue(None).await.unwrap(), 1);
+
+    // A check-out after the automatic end is still refused...
+    let error = tracker
+        .check_out(alice, Some(at("2025-01-15T21:30:00Z")))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TrackError::AutoClosed { .. }), "{error:?}");
+    // ...one inside the window corrects it: 09:00-17:00 = 480 min, 30 min of break, 450 net.
+    let done = tracker
+        .check_out(alice, Some(at("2025-01-15T17:00:00Z")))
+        .await
+        .unwrap();
+    assert_eq!(done.figures.duration_minutes, Some(480));
+    assert_eq!(done.figures.break_duration_minutes, 30);
+    assert_eq!(done.figures.net_worked_minutes, Some(450));
+
+    let exported = host.export(ALICE).await;
+    let row = &sessions(&exported.document)[0];
+    assert_eq!(row["status"], "completed");
+    assert_eq!(row["checked_out_at"], "2025-01-15T17:00:00Z");
+    assert_eq!(row["net_worked_minutes"], 450);
+}

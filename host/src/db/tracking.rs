@@ -264,6 +264,35 @@ pub async fn close_session(
     Ok(())
 }
 
+/// Replaces an automatic end with a real check-out at `at`, ending any break of the session at
+/// `at` at the latest. The caller has checked that no break starts after `at`.
+pub async fn correct_close(
+    conn: &mut SqliteConnection,
+    session: SessionId,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE breaks SET ended_at = ?2, updated_at = ?3
+         WHERE session_id = ?1 AND (ended_at IS NULL OR ended_at > ?2)",
+    )
+    .bind(session.0)
+    .bind(at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE sessions SET checked_out_at = ?2, status = 'completed', updated_at = ?3
+         WHERE session_id = ?1",
+    )
+    .bind(session.0)
+    .bind(at)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A stored break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakRow {
