@@ -2,7 +2,7 @@
 //! data out of caches and referrers, the 24-hour expiry to the second, the sweep that deletes
 //! expired files, and tokens that were never issued or are not tokens at all.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use clocky::db::exports::JobState;
 use clocky::export::ExportError;
 use clocky_tests::http::Fetched;
@@ -178,4 +178,57 @@ async fn tokens_never_issued_or_of_the_wrong_shape_are_not_found() {
         assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
         assert_private(&response);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_requests_learn_the_size_without_counting_and_other_methods_keep_the_headers() {
+    let host = TestHost::builder()
+        .now("2025-01-15T15:45:00Z")
+        .start()
+        .await;
+    let exported = host.export(ALICE).await;
+    let file_path = format!("{}/file", exported.message.url.path());
+
+    let head = host.fetch(Method::HEAD, &file_path).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(
+        head.header("content-length"),
+        exported.bytes.len().to_string()
+    );
+    assert!(head.body.is_empty());
+    let downloads: i64 = sqlx::query_scalar("SELECT downloads FROM download_links")
+        .fetch_one(host.pool())
+        .await
+        .unwrap();
+    assert_eq!(downloads, 0);
+
+    // Regression: answers axum makes itself (405 here) once lacked the security headers.
+    let post = host.fetch(Method::POST, &file_path).await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.header("cache-control"), "no-store");
+    assert_eq!(post.header("x-content-type-options"), "nosniff");
+    assert_eq!(
+        host.get("/healthz").await.header("cache-control"),
+        "no-store"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_missing_from_storage_answers_gone_and_ends_the_job() {
+    // Regression: a file removed behind Clocky's back answered 500 "try again in a few
+    // minutes", which could never work.
+    let host = TestHost::builder()
+        .now("2025-01-15T15:45:00Z")
+        .start()
+        .await;
+    let exported = host.export(ALICE).await;
+    std::fs::remove_file(host.file_path(&exported.job)).unwrap();
+
+    let answer = host
+        .get(&format!("{}/file", exported.message.url.path()))
+        .await;
+    assert_eq!(answer.status, StatusCode::GONE);
+    assert!(answer.text().contains("/data-export"));
+    let job = host.app.exporter.job(exported.job.job_id).await.unwrap();
+    assert_eq!(job.state, JobState::Expired);
 }

@@ -5,7 +5,7 @@
 //! body bytes) so a test can compare the body with the stored file byte for byte.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -47,7 +47,14 @@ impl TestHost {
     /// `GET path` through a fresh router. `path` goes into the request as written, so tests can
     /// send percent-encoded and otherwise odd paths.
     pub async fn get(&self, path: &str) -> Fetched {
-        let request = Request::get(path)
+        self.fetch(Method::GET, path).await
+    }
+
+    /// `method path` through a fresh router, read to the end.
+    pub async fn fetch(&self, method: Method, path: &str) -> Fetched {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
             .body(Body::empty())
             .unwrap_or_else(|error| panic!("the test built a bad request for {path:?}: {error}"));
         let response = self
