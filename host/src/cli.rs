@@ -5,6 +5,7 @@
 //! user can do goes through the same [`Tracker`](crate::tracking::Tracker) and
 //! [`Exporter`](crate::export::Exporter) as here.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -163,6 +164,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = Config::load(cli.config.as_deref()).context("failed to load the configuration")?;
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
@@ -298,6 +300,10 @@ pub async fn export(
     format: Option<&str>,
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<crate::export::DeliveryMessage> {
+    // An operator's typo must not create a record about somebody Clocky never saw.
+    if !app.tracker.knows(user).await? {
+        bail!("Clocky has no record of user {user}; nothing to export");
+    }
     // Claimed at creation, so a `clocky serve` on the same database cannot take it first.
     let job = match app.exporter.request_claimed(user, None, format).await? {
         Requested::Queued(job) => job,

@@ -301,6 +301,12 @@ impl Tracker {
         Ok(())
     }
 
+    /// Whether Clocky has a record of the user.
+    pub async fn knows(&self, user: UserId) -> Result<bool, TrackError> {
+        let mut conn = self.db.pool().acquire().await.map_err(DbError::Query)?;
+        Ok(q::user(&mut conn, user).await?.is_some())
+    }
+
     /// The user's time zone, UTC for users Clocky has not seen.
     pub async fn timezone_of(&self, user: UserId) -> Result<chrono_tz::Tz, TrackError> {
         let mut conn = self.db.pool().acquire().await.map_err(DbError::Query)?;
