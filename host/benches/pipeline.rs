@@ -279,7 +279,7 @@ impl Bench {
             wasm_peak_mib: None,
             native_peak_mib: None,
         };
-        for _ in 0..size.iterations {
+        for run in 1..=size.iterations {
             self.memory.reset();
             let started = Instant::now();
             let message = self.wasm_export(user)?;
@@ -293,6 +293,15 @@ impl Bench {
             figures.native.push(started.elapsed());
             figures.native_peak_mib = higher(figures.native_peak_mib, self.memory.peak_mib());
             drop(document);
+
+            // Every run on standard error, so a spread the medians hide can still be seen.
+            eprintln!(
+                "  {} sessions, run {run}/{}: wasm {}, native {}",
+                thousands(size.sessions),
+                size.iterations,
+                millis(figures.wasm[run - 1]),
+                millis(figures.native[run - 1]),
+            );
         }
         Ok(figures)
     }
