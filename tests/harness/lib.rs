@@ -11,10 +11,12 @@
 //! assert on them: it hands the test the stored document and the HTTP answers, and the test
 //! compares them with values it worked out itself.
 //!
+//! - [`discord`]: a fake Discord (REST and gateway) for the real serenity client.
 //! - [`fixtures`]: paths of the misbehaving plugin components built by `build.rs`.
 //! - [`http`]: calling the download router.
 //! - [`json`]: checks on the document's text (key order, instant format) and its JSON schema.
 
+pub mod discord;
 pub mod http;
 pub mod json;
 
