@@ -2,17 +2,18 @@
 //! exporter. The command line, the tests and the benchmarks all build hosts through here.
 
 use std::collections::BTreeMap;
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use futures::FutureExt as _;
 use tokio::net::TcpListener;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
-use crate::export::{Exporter, PluginSet};
+use crate::export::{Exporter, FreeAllowance, PluginSet};
 use crate::plugin::{Limits, Plugin, PluginRuntime};
 use crate::storage::ExportStorage;
 use crate::tracking::Tracker;
@@ -65,16 +66,22 @@ impl App {
         let storage = ExportStorage::local(&config.storage_path())
             .context("failed to open export storage")?;
         let tracker = Tracker::new(db.clone(), clock.clone(), config.tracking.max_session_hours);
-        let exporter = Arc::new(Exporter::new(
-            db.clone(),
-            runtime.clone(),
-            plugins.clone(),
-            storage,
-            tracker.clone(),
-            clock.clone(),
-            config.exports.link_hours,
-            config.server.public_url.clone(),
-        ));
+        let exporter = Arc::new(
+            Exporter::new(
+                db.clone(),
+                runtime.clone(),
+                plugins.clone(),
+                storage,
+                tracker.clone(),
+                clock.clone(),
+                config.exports.link_hours,
+                config.server.public_url.clone(),
+            )
+            .with_allowance(FreeAllowance {
+                exports: config.exports.free_exports,
+                period_days: config.exports.free_period_days,
+            }),
+        );
         Ok(App {
             config,
             db,
@@ -86,8 +93,10 @@ impl App {
         })
     }
 
-    /// Serves downloads on `listener` and runs the export workers and the sweep until
-    /// `shutdown` completes.
+    /// Serves downloads on `listener`, runs the export workers and the sweep, and, when a bot
+    /// token is configured, connects to Discord, until `shutdown` completes. A Discord
+    /// connection that cannot be made or is refused stops the whole server with its error, so
+    /// that an operator who configured a bot does not run one that silently never answers.
     pub async fn serve(
         &self,
         listener: TcpListener,
@@ -107,12 +116,35 @@ impl App {
             Duration::from_secs(self.config.exports.sweep_interval_seconds),
         ));
 
+        // Both the download server and the bot stop on the same signal.
+        let shutdown = shutdown.boxed().shared();
+        let bot = match self.config.discord.token.clone() {
+            Some(token) => {
+                let bot = crate::discord::run(self.clone(), token, shutdown.clone());
+                futures::future::Either::Left(bot)
+            }
+            None => {
+                tracing::info!(
+                    "no Discord bot token configured (discord.token or CLOCKY_DISCORD__TOKEN): \
+                     serving downloads and exports only"
+                );
+                futures::future::Either::Right(std::future::pending())
+            }
+        };
+
         let router = crate::web::router(self.exporter.clone());
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone());
+        let mut server = std::pin::pin!(server.into_future());
+        let outcome = tokio::select! {
+            served = &mut server => served.context("the download server stopped"),
+            connected = bot => match connected {
+                // The bot returns Ok only on shutdown; the server finishes its requests.
+                Ok(()) => server.await.context("the download server stopped"),
+                Err(error) => Err(error),
+            },
+        };
         background.shutdown().await;
-        served.context("the download server stopped")
+        outcome
     }
 }
 

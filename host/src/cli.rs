@@ -1,6 +1,7 @@
 //! The operator command line.
 //!
-//! `clocky serve` runs the download server and the export workers. The other commands act on the
+//! `clocky serve` runs the Discord bot (when a token is configured), the download server and the
+//! export workers. The other commands act on the
 //! same database directly, for corrections, backfills, tests and the demo. Everything a Discord
 //! user can do goes through the same [`Tracker`](crate::tracking::Tracker) and
 //! [`Exporter`](crate::export::Exporter) as here.
@@ -42,7 +43,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the download server, the export workers and the sweeps until interrupted.
+    /// Run the Discord bot (given a token), the download server, the export workers and the
+    /// sweeps until interrupted.
     Serve,
     /// Record time for a user, as the Discord commands would (for corrections and backfills).
     Track {
@@ -209,7 +211,6 @@ async fn serve(app: &App, demo: bool) -> anyhow::Result<()> {
         );
     } else {
         tracing::info!(%listen, public_url = %app.config.server.public_url, "download server listening");
-        tracing::info!("no Discord connection in this build: serving downloads and exports only");
     }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -271,12 +272,12 @@ async fn track(app: &App, action: TrackAction, args: &TrackArgs) -> anyhow::Resu
 async fn user(app: &App, action: UserAction) -> anyhow::Result<()> {
     match action {
         UserAction::SetTimezone { user, zone } => {
-            let zone = app.tracker.set_timezone(user, &zone).await?;
+            let zone = app.tracker.set_timezone(user, None, &zone).await?;
             println!("Time zone set to {}.", zone.name());
         }
         UserAction::SetLeaderboard { user, visibility } => {
             let public = matches!(visibility, Toggle::On);
-            app.tracker.set_leaderboard(user, public).await?;
+            app.tracker.set_leaderboard(user, None, public).await?;
             println!(
                 "Leaderboard visibility {}.",
                 if public { "on" } else { "off" }

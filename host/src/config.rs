@@ -54,6 +54,8 @@ pub struct Config {
     pub tracking: TrackingConfig,
     /// The plugin sandbox.
     pub plugins: PluginConfig,
+    /// The Discord bot.
+    pub discord: DiscordConfig,
 }
 
 impl Default for Config {
@@ -66,6 +68,7 @@ impl Default for Config {
             exports: ExportConfig::default(),
             tracking: TrackingConfig::default(),
             plugins: PluginConfig::default(),
+            discord: DiscordConfig::default(),
         }
     }
 }
@@ -113,6 +116,13 @@ pub struct ExportConfig {
     /// How many exports one process runs at once. Each holds a plugin instance (up to
     /// `plugins.memory_mib`) and a database connection.
     pub concurrency: usize,
+    /// Exports a user may request free of charge within `free_period_days`. The guide promises
+    /// the first one each year. A further request is only queued after the user has read that
+    /// additional exports may incur a reasonable administrative fee and confirmed; failed
+    /// exports do not count.
+    pub free_exports: u32,
+    /// The window, in days, over which `free_exports` is counted.
+    pub free_period_days: u32,
 }
 
 impl Default for ExportConfig {
@@ -122,7 +132,38 @@ impl Default for ExportConfig {
             page_size: 500,
             sweep_interval_seconds: 30,
             concurrency: 2,
+            free_exports: 1,
+            free_period_days: 365,
         }
+    }
+}
+
+/// The Discord bot. Without a token `clocky serve` runs the download server and the export
+/// workers only.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// The bot token from the Discord developer portal. A secret: prefer the environment
+    /// variable `CLOCKY_DISCORD__TOKEN` to writing it in a file.
+    pub token: Option<String>,
+    /// Register the slash commands in this one server instead of globally. Useful while trying
+    /// Clocky out: a server's commands are updated at once.
+    pub command_server: Option<u64>,
+    /// Where Discord's API is reached, in place of `https://discord.com`. Leave unset in
+    /// production. Setting it points every REST call at another server speaking Discord's
+    /// protocol (Clocky's tests use one on loopback) and turns off the client's own rate
+    /// limiter, which only works against discord.com.
+    pub api_base: Option<Url>,
+}
+
+impl std::fmt::Debug for DiscordConfig {
+    // The token would otherwise reach every log line that prints the configuration.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordConfig")
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("command_server", &self.command_server)
+            .field("api_base", &self.api_base)
+            .finish()
     }
 }
 
@@ -228,6 +269,17 @@ impl Config {
         }
         if self.exports.link_hours > MAX_LINK_HOURS {
             return invalid("exports.link_hours must be at most 720 (30 days)");
+        }
+        if self.exports.free_period_days == 0 || self.exports.free_period_days > 3660 {
+            return invalid("exports.free_period_days must be between 1 and 3660");
+        }
+        if self
+            .discord
+            .token
+            .as_deref()
+            .is_some_and(|token| token.trim().is_empty() || token.contains(char::is_whitespace))
+        {
+            return invalid("discord.token must be the bot token, without spaces");
         }
         if self.exports.concurrency > MAX_CONCURRENCY {
             return invalid("exports.concurrency must be at most 64");
@@ -354,6 +406,15 @@ mod tests {
             assert!(error.contains("in-memory"), "{error}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_bot_token_never_reaches_debug_output() {
+        let mut config = Config::default();
+        config.discord.token = Some("MTIz.secret.token".to_owned());
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(printed.contains("<hidden>"), "{printed}");
     }
 
     #[test]

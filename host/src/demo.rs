@@ -67,7 +67,7 @@ pub async fn run(app: &App) -> anyhow::Result<DeliveryMessage> {
         Arc::new(clock.clone()),
         app.config.tracking.max_session_hours,
     );
-    tracker.set_timezone(user, DEMO_ZONE.name()).await?;
+    tracker.set_timezone(user, None, DEMO_ZONE.name()).await?;
 
     let progress = ProgressBar::new(u64::try_from(events.len()).unwrap_or(0)).with_style(
         ProgressStyle::with_template("Recording demo history {bar:30} {pos}/{len}")

@@ -25,7 +25,8 @@ use thiserror::Error;
 use url::Url;
 
 use crate::clock::SharedClock;
-use crate::db::exports::{self as q, JobRow, JobState, ReadyFile};
+use crate::db::deliveries::{self as dq, DeliveryState, Reply};
+use crate::db::exports::{self as q, JobRow, JobState, NewJob, ReadyFile};
 use crate::db::{Db, DbError, tracking as tq};
 use crate::ids::{JobId, UserId};
 use crate::plugin::bindings::exports::clocky::plugin::exporter::ExportRequest;
@@ -121,6 +122,46 @@ pub enum Requested {
     AlreadyInProgress(JobRow),
 }
 
+/// What a request made on Discord led to. Every variant except `NeedsConfirmation` has been
+/// written to the database; the bot only has to tell the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiscordRequest {
+    /// A new job was queued, with a delivery that waits for it.
+    Queued(JobRow),
+    /// The user already has a job queued or running; this is it.
+    InProgress(JobRow),
+    /// The user's export is ready and its direct message is on its way.
+    Delivering(JobRow),
+    /// The user's ready export never reached them (direct messages closed, or delivery failed);
+    /// it is being delivered again, without a new export.
+    Redelivering(JobRow),
+    /// The free allowance is used up: the user has to confirm, after the fee notice, before a
+    /// further export is queued. Nothing was written.
+    NeedsConfirmation {
+        /// Their newest export that can still be downloaded, if any.
+        ready: Option<Box<JobRow>>,
+    },
+}
+
+/// How many exports a user gets free of charge, and over which window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeAllowance {
+    /// Exports that do not need the fee notice.
+    pub exports: u32,
+    /// The window they are counted over, in days.
+    pub period_days: u32,
+}
+
+impl Default for FreeAllowance {
+    fn default() -> Self {
+        // The guide: the first export per year is free.
+        FreeAllowance {
+            exports: 1,
+            period_days: 365,
+        }
+    }
+}
+
 /// Everything the user is told when their export is ready: the guide's DM, as data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryMessage {
@@ -209,6 +250,7 @@ pub struct Exporter {
     clock: SharedClock,
     link_seconds: i64,
     public_url: Url,
+    allowance: FreeAllowance,
 }
 
 impl Exporter {
@@ -236,7 +278,20 @@ impl Exporter {
             clock,
             link_seconds: i64::from(link_hours) * 3600,
             public_url,
+            allowance: FreeAllowance::default(),
         }
+    }
+
+    /// The same exporter with another free allowance.
+    #[must_use]
+    pub fn with_allowance(mut self, allowance: FreeAllowance) -> Self {
+        self.allowance = allowance;
+        self
+    }
+
+    /// The free allowance in force.
+    pub fn allowance(&self) -> FreeAllowance {
+        self.allowance
     }
 
     /// How long links work, in hours.
@@ -305,7 +360,12 @@ impl Exporter {
         let now = self.clock.now();
         let mut tx = self.db.write().await?;
         tq::touch_user(&mut tx, user, username, now, now).await?;
-        let outcome = q::insert_job(&mut tx, user, format, claimed, now).await?;
+        let new = NewJob {
+            format,
+            claimed,
+            further_request: false,
+        };
+        let outcome = q::insert_job(&mut tx, user, new, now).await?;
         tx.commit().await?;
         Ok(match outcome {
             Ok(job) => {
@@ -314,6 +374,76 @@ impl Exporter {
             }
             Err(existing) => Requested::AlreadyInProgress(existing),
         })
+    }
+
+    /// Handles `/data-export` for `user`, whose private reply `reply` will be updated when the
+    /// delivery ends. In one transaction, in this order: a job already in progress is reported;
+    /// a ready export whose direct message never arrived is delivered again; a request beyond
+    /// the free allowance waits for confirmation unless `confirmed` (the user has seen the fee
+    /// notice and agreed); otherwise a job is queued with a delivery waiting for it.
+    #[tracing::instrument(name = "export.request_on_discord", skip_all, fields(user_id = %user))]
+    pub async fn request_on_discord(
+        &self,
+        user: UserId,
+        username: Option<(&str, u16)>,
+        format: Option<&str>,
+        reply: &Reply,
+        confirmed: bool,
+    ) -> Result<DiscordRequest, ExportError> {
+        let format = format.unwrap_or(DEFAULT_FORMAT);
+        if self.plugin(format).is_none() {
+            return Err(ExportError::UnknownFormat {
+                name: format.to_owned(),
+                available: self.formats(),
+            });
+        }
+        let now = self.clock.now();
+        let mut tx = self.db.write().await?;
+        tq::touch_user(&mut tx, user, username, now, now).await?;
+
+        if let Some(job) = q::in_progress(&mut tx, user).await? {
+            return Ok(DiscordRequest::InProgress(job));
+        }
+
+        let ready = q::newest_ready(&mut tx, user, now).await?;
+        if let Some(job) = &ready {
+            let delivery = dq::delivery(&mut tx, job.job_id).await?;
+            match delivery.map(|delivery| delivery.state) {
+                Some(DeliveryState::Pending | DeliveryState::Sending) => {
+                    return Ok(DiscordRequest::Delivering(job.clone()));
+                }
+                Some(DeliveryState::Closed | DeliveryState::Failed | DeliveryState::Unknown) => {
+                    dq::schedule(&mut tx, job.job_id, Some(reply), now).await?;
+                    tx.commit().await?;
+                    tracing::info!(job_id = %job.job_id, "ready export delivered again");
+                    return Ok(DiscordRequest::Redelivering(job.clone()));
+                }
+                // Delivered, or made on the command line: a new request is a new export.
+                Some(DeliveryState::Sent) | None => {}
+            }
+        }
+
+        let period = i64::from(self.allowance.period_days) * 86_400;
+        let counted = q::counted_since(&mut tx, user, now.saturating_sub(period)).await?;
+        let further_request = counted >= self.allowance.exports;
+        if further_request && !confirmed {
+            return Ok(DiscordRequest::NeedsConfirmation {
+                ready: ready.map(Box::new),
+            });
+        }
+        let new = NewJob {
+            format,
+            claimed: false,
+            further_request,
+        };
+        let job = match q::insert_job(&mut tx, user, new, now).await? {
+            Ok(job) => job,
+            Err(existing) => return Ok(DiscordRequest::InProgress(existing)),
+        };
+        dq::schedule(&mut tx, job.job_id, Some(reply), now).await?;
+        tx.commit().await?;
+        tracing::info!(job_id = %job.job_id, format, further_request, "export requested on Discord");
+        Ok(DiscordRequest::Queued(job))
     }
 
     /// Claims the oldest queued job and runs it. None when the queue is empty.

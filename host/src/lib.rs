@@ -13,10 +13,12 @@
 //! - [`storage`]: where export files live (a local folder, behind the `object_store` interface).
 //! - [`export`]: the export pipeline, from request to stored file to download link.
 //! - [`web`]: the download server.
+//! - [`discord`]: the bot: slash commands, and delivery of exports by direct message.
+//! - [`app`]: everything above opened together, and `serve`, which runs it.
 //! - [`cli`] and [`demo`]: the operator command line.
 //!
-//! The core (everything but `cli`) does no Discord I/O and prints nothing; it returns values and
-//! typed errors, and logs through `tracing`.
+//! Only [`discord`] talks to Discord, and only `cli` prints; the core returns values and typed
+//! errors, and logs through `tracing`.
 
 pub mod app;
 pub mod cli;
@@ -24,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod discord;
 pub mod export;
 pub mod ids;
 pub mod plugin;

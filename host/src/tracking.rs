@@ -74,6 +74,49 @@ pub struct CheckedOut {
     pub ended_break: bool,
 }
 
+/// What `/status` shows: what runs now, and today's totals in the user's time zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    /// The user's time zone, which decides where "today" begins.
+    pub zone: chrono_tz::Tz,
+    /// When today began in that zone.
+    pub day_started_at: Timestamp,
+    /// The sessions running now, one per server at most.
+    pub running: Vec<RunningSession>,
+    /// Net minutes worked today: every session's part since `day_started_at`, breaks taken out.
+    pub today_worked_minutes: u64,
+    /// Minutes of breaks today, each clamped into today and into its session.
+    pub today_break_minutes: u64,
+    /// Sessions that have some part today.
+    pub today_sessions: usize,
+}
+
+/// A session that has not been checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningSession {
+    /// Its server's name.
+    pub server_name: String,
+    /// When it began.
+    pub checked_in_at: Timestamp,
+    /// When its running break began, if one runs.
+    pub break_started_at: Option<Timestamp>,
+    /// Net minutes worked in it so far.
+    pub worked_minutes: u64,
+}
+
+/// One line of a server's leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderboardRow {
+    /// Who.
+    pub user_id: UserId,
+    /// Their name as exports show it (`name` or `name#1234`).
+    pub username: String,
+    /// Net minutes of their finished sessions in the period.
+    pub worked_minutes: u64,
+    /// How many sessions those are.
+    pub sessions: u64,
+}
+
 /// Applies the tracking rules to the database.
 #[derive(Debug, Clone)]
 pub struct Tracker {
@@ -276,29 +319,145 @@ impl Tracker {
         ))
     }
 
-    /// Stores the user's time zone after checking it is a real IANA name.
+    /// Stores the user's time zone after checking it is a real IANA name, with their current
+    /// username when given.
     pub async fn set_timezone(
         &self,
         user: UserId,
+        username: Option<(&str, u16)>,
         zone: &str,
     ) -> Result<chrono_tz::Tz, TrackError> {
         let tz = parse_zone(zone.trim())?;
         let now = self.clock.now();
         let mut tx = self.db.write().await?;
-        q::touch_user(&mut tx, user, None, now, now).await?;
+        q::touch_user(&mut tx, user, username, now, now).await?;
         q::set_timezone(&mut tx, user, tz.name(), now).await?;
         tx.commit().await?;
         Ok(tz)
     }
 
-    /// Stores whether the user appears on leaderboards.
-    pub async fn set_leaderboard(&self, user: UserId, public: bool) -> Result<(), TrackError> {
+    /// Stores whether the user appears on leaderboards, with their current username when given.
+    pub async fn set_leaderboard(
+        &self,
+        user: UserId,
+        username: Option<(&str, u16)>,
+        public: bool,
+    ) -> Result<(), TrackError> {
         let now = self.clock.now();
         let mut tx = self.db.write().await?;
-        q::touch_user(&mut tx, user, None, now, now).await?;
+        q::touch_user(&mut tx, user, username, now, now).await?;
         q::set_leaderboard(&mut tx, user, public, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// What runs now for `user`, and today's totals in their time zone. Overdue sessions are
+    /// closed first, so a forgotten check-in never shows as running past the maximum.
+    #[tracing::instrument(name = "tracking.status", skip_all, fields(user_id = %user))]
+    pub async fn status(&self, user: UserId) -> Result<StatusReport, TrackError> {
+        self.close_overdue(Some(user)).await?;
+        let zone = self.timezone_of(user).await?;
+        let now = self.clock.now();
+        let day_started_at = clocky_rules::zone::local_day_start(zone, now);
+
+        let mut tx = self.db.read().await?;
+        let sessions =
+            q::sessions_overlapping(&mut tx, user, day_started_at, now.saturating_add(1)).await?;
+        let mut report = StatusReport {
+            zone,
+            day_started_at,
+            running: Vec::new(),
+            today_worked_minutes: 0,
+            today_break_minutes: 0,
+            today_sessions: sessions.len(),
+        };
+        for named in sessions {
+            let span = named.session.span;
+            let breaks: Vec<_> = q::breaks_of(&mut tx, named.session.session_id)
+                .await?
+                .into_iter()
+                .map(|row| row.span)
+                .collect();
+
+            // Today's part of the session: from the day's start (or the check-in) to the
+            // check-out (or now). Breaks are clamped into it by the shared rules.
+            let today = SessionSpan {
+                checked_in_at: span.checked_in_at.max(day_started_at),
+                checked_out_at: Some(
+                    span.checked_out_at
+                        .unwrap_or(now)
+                        .clamp(day_started_at, now),
+                ),
+            };
+            let figures = session_figures(today, breaks.iter().copied());
+            report.today_worked_minutes += figures.net_worked_minutes.unwrap_or(0);
+            report.today_break_minutes += figures.break_duration_minutes;
+
+            if span.checked_out_at.is_none() {
+                let so_far = SessionSpan {
+                    checked_in_at: span.checked_in_at,
+                    checked_out_at: Some(now.max(span.checked_in_at)),
+                };
+                let worked = session_figures(so_far, breaks.iter().copied());
+                report.running.push(RunningSession {
+                    server_name: named.server_name,
+                    checked_in_at: span.checked_in_at,
+                    break_started_at: breaks
+                        .iter()
+                        .find(|row| row.ended_at.is_none())
+                        .map(|row| row.started_at),
+                    worked_minutes: worked.net_worked_minutes.unwrap_or(0),
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// The users who worked most in `server` since `since` (ever, without it): net minutes of
+    /// finished sessions that began in the period, listing only users who chose to appear on
+    /// leaderboards. Most minutes first, ties by name; at most `limit` rows.
+    #[tracing::instrument(name = "tracking.leaderboard", skip_all, fields(server_id = %server))]
+    pub async fn leaderboard(
+        &self,
+        server: ServerId,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<LeaderboardRow>, TrackError> {
+        let mut totals: std::collections::HashMap<UserId, LeaderboardRow> =
+            std::collections::HashMap::new();
+        let mut tx = self.db.read().await?;
+        q::for_each_board_session(&mut tx, server, since, |session| {
+            let figures = session_figures(session.span, session.breaks);
+            let (name, discriminator) = &session.username;
+            let row = totals
+                .entry(session.user_id)
+                .or_insert_with(|| LeaderboardRow {
+                    user_id: session.user_id,
+                    username: clocky_rules::names::display_username(name, *discriminator),
+                    worked_minutes: 0,
+                    sessions: 0,
+                });
+            row.worked_minutes = row
+                .worked_minutes
+                .saturating_add(figures.net_worked_minutes.unwrap_or(0));
+            row.sessions += 1;
+        })
+        .await?;
+        tx.commit().await?;
+
+        let mut rows: Vec<_> = totals
+            .into_values()
+            .filter(|row| row.worked_minutes > 0)
+            .collect();
+        rows.sort_by(|a, b| {
+            b.worked_minutes
+                .cmp(&a.worked_minutes)
+                .then_with(|| a.username.cmp(&b.username))
+                .then_with(|| a.user_id.cmp(&b.user_id))
+        });
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(rows)
     }
 
     /// Whether Clocky has a record of the user.

@@ -2,6 +2,8 @@
 //!
 //! - `setup`: installs what a fresh machine lacks (the `wasm32-wasip2` target).
 //! - `demo`: setup, then builds Clocky and runs `clocky demo`.
+//! - `serve`: setup, then builds Clocky and runs `clocky serve` (the bot, when a token is
+//!   configured, and the download server).
 //! - `test`: setup, then every check CI runs: formatting, lints, the whole test suite, and a
 //!   quick run of the benchmark (in the test profile) so it cannot rot.
 
@@ -28,6 +30,12 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Set up, build, and run `clocky serve` until Ctrl-C.
+    Serve {
+        /// Extra arguments for `clocky serve`, such as --config FILE.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
     /// Set up, then run formatting and lint checks and the whole test suite.
     Test,
 }
@@ -38,6 +46,12 @@ fn main() -> anyhow::Result<()> {
         Task::Demo { args } => {
             setup()?;
             let mut command = cargo(&["run", "--release", "--package", "clocky", "--", "demo"]);
+            command.args(args);
+            run(command)
+        }
+        Task::Serve { args } => {
+            setup()?;
+            let mut command = cargo(&["run", "--release", "--package", "clocky", "--", "serve"]);
             command.args(args);
             run(command)
         }

@@ -88,6 +88,9 @@ pub struct JobRow {
     pub sessions_included: Option<i64>,
     /// Servers in the document.
     pub servers_included: Option<i64>,
+    /// Whether it was a further request within the free period, confirmed by the user after
+    /// the fee notice.
+    pub further_request: bool,
 }
 
 #[derive(FromRow)]
@@ -112,6 +115,7 @@ struct RawJob {
     file_sha256: Option<String>,
     sessions_included: Option<i64>,
     servers_included: Option<i64>,
+    further_request: bool,
 }
 
 impl TryFrom<RawJob> for JobRow {
@@ -139,6 +143,7 @@ impl TryFrom<RawJob> for JobRow {
             file_sha256: raw.file_sha256,
             sessions_included: raw.sessions_included,
             servers_included: raw.servers_included,
+            further_request: raw.further_request,
         })
     }
 }
@@ -148,7 +153,8 @@ macro_rules! job_columns {
     () => {
         "job_id, user_id, format, state, requested_at, started_at, finished_at, plugin_name, \
          plugin_version, failure_kind, failure_detail, generated_at, expires_at, file_key, \
-         file_name, media_type, file_size, file_sha256, sessions_included, servers_included"
+         file_name, media_type, file_size, file_sha256, sessions_included, servers_included, \
+         further_request"
     };
 }
 
@@ -159,28 +165,39 @@ macro_rules! select_jobs {
     };
 }
 
-/// Creates a job, queued or already claimed by the caller (`running`), unless the user already
-/// has one queued or running, which is returned instead.
+/// How a new job starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewJob<'a> {
+    /// The plugin asked for.
+    pub format: &'a str,
+    /// Created already `running`, claimed by the caller, instead of `queued`.
+    pub claimed: bool,
+    /// A further request within the free period, confirmed after the fee notice.
+    pub further_request: bool,
+}
+
+/// Creates a job, unless the user already has one queued or running, which is returned instead.
 pub async fn insert_job(
     conn: &mut SqliteConnection,
     user: UserId,
-    format: &str,
-    claimed: bool,
+    new: NewJob<'_>,
     now: Timestamp,
 ) -> Result<Result<JobRow, JobRow>, DbError> {
     if let Some(existing) = in_progress(&mut *conn, user).await? {
         return Ok(Err(existing));
     }
     let raw: RawJob = sqlx::query_as(concat!(
-        "INSERT INTO export_jobs (user_id, format, state, requested_at, started_at) \
+        "INSERT INTO export_jobs (user_id, format, state, requested_at, started_at, \
+                                  further_request) \
          VALUES (?1, ?2, CASE WHEN ?4 THEN 'running' ELSE 'queued' END, ?3, \
-                 CASE WHEN ?4 THEN ?3 END) RETURNING ",
+                 CASE WHEN ?4 THEN ?3 END, ?5) RETURNING ",
         job_columns!()
     ))
     .bind(user.sql())
-    .bind(format)
+    .bind(new.format)
     .bind(now)
-    .bind(claimed)
+    .bind(new.claimed)
+    .bind(new.further_request)
     .fetch_one(conn)
     .await?;
     Ok(Ok(raw.try_into()?))
@@ -218,6 +235,41 @@ pub async fn jobs_of(conn: &mut SqliteConnection, user: UserId) -> Result<Vec<Jo
     .fetch_all(conn)
     .await?;
     raws.into_iter().map(JobRow::try_from).collect()
+}
+
+/// How many of the user's exports requested at `since` or later count against the free
+/// allowance: every one that did not fail.
+pub async fn counted_since(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    since: Timestamp,
+) -> Result<u32, DbError> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM export_jobs
+         WHERE user_id = ?1 AND requested_at >= ?2 AND state <> 'failed'",
+    )
+    .bind(user.sql())
+    .bind(since)
+    .fetch_one(conn)
+    .await?;
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// The user's newest ready export that has not expired by `now`, if any.
+pub async fn newest_ready(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    now: Timestamp,
+) -> Result<Option<JobRow>, DbError> {
+    let raw: Option<RawJob> = sqlx::query_as(select_jobs!(
+        "WHERE user_id = ?1 AND state = 'ready' AND expires_at > ?2
+         ORDER BY generated_at DESC, job_id DESC LIMIT 1"
+    ))
+    .bind(user.sql())
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    raw.map(JobRow::try_from).transpose()
 }
 
 /// Moves a queued job to running. False if it was not queued (another worker took it).

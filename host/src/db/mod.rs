@@ -8,6 +8,7 @@
 //! start, so two writers queue on the busy timeout instead of one failing half-way when it
 //! tries to upgrade a read lock.
 
+pub mod deliveries;
 pub mod exports;
 pub mod history;
 pub mod tracking;

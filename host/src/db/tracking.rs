@@ -392,3 +392,124 @@ pub async fn overdue_sessions(
         .map(|(id, at, next)| (SessionId(id), at, next))
         .collect())
 }
+
+/// A session of one user with the name of its server, for `/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedSession {
+    /// The session.
+    pub session: SessionRow,
+    /// Its server's stored name.
+    pub server_name: String,
+}
+
+/// The user's sessions that overlap `[from, to)`: checked in before `to`, and still active or
+/// checked out after `from`. By check-in.
+pub async fn sessions_overlapping(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<NamedSession>, DbError> {
+    let rows: Vec<(i64, i64, Option<i64>, String, String)> = sqlx::query_as(
+        "SELECT s.session_id, s.checked_in_at, s.checked_out_at, s.status, v.name
+         FROM sessions s JOIN servers v ON v.server_id = s.server_id
+         WHERE s.user_id = ?1 AND s.checked_in_at < ?3
+           AND (s.checked_out_at IS NULL OR s.checked_out_at > ?2)
+         ORDER BY s.checked_in_at, s.session_id",
+    )
+    .bind(user.sql())
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(
+            |(session_id, checked_in_at, checked_out_at, status, server_name)| {
+                let session = SessionRow::try_from(RawSession {
+                    session_id,
+                    checked_in_at,
+                    checked_out_at,
+                    status,
+                })?;
+                Ok(NamedSession {
+                    session,
+                    server_name,
+                })
+            },
+        )
+        .collect()
+}
+
+/// One finished session of a public user in a server, with its breaks, for the leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardSession {
+    /// Whose it is.
+    pub user_id: UserId,
+    /// Their stored username and discriminator.
+    pub username: (String, u16),
+    /// The session's two ends.
+    pub span: SessionSpan,
+    /// Its breaks.
+    pub breaks: Vec<BreakSpan>,
+}
+
+/// Hands `each` the finished sessions in `server` that began at `since` or later (all of them
+/// without `since`), of users who chose to appear on leaderboards, each with its breaks.
+///
+/// Rows are streamed and each session is handed over as soon as its last break has been read,
+/// so a server's whole history never sits in memory at once.
+pub async fn for_each_board_session(
+    conn: &mut SqliteConnection,
+    server: ServerId,
+    since: Option<Timestamp>,
+    mut each: impl FnMut(BoardSession),
+) -> Result<(), DbError> {
+    use futures::TryStreamExt as _;
+
+    type Row = (i64, i64, String, i64, i64, i64, Option<i64>, Option<i64>);
+    let mut rows = sqlx::query_as::<_, Row>(
+        "SELECT s.session_id, s.user_id, u.username, u.discriminator, s.checked_in_at,
+                s.checked_out_at, b.started_at, b.ended_at
+         FROM sessions s
+         JOIN users u ON u.user_id = s.user_id
+         LEFT JOIN breaks b ON b.session_id = s.session_id
+         WHERE s.server_id = ?1 AND u.leaderboard_public = 1 AND s.checked_out_at IS NOT NULL
+           AND (?2 IS NULL OR s.checked_in_at >= ?2)
+         ORDER BY s.session_id, b.started_at, b.break_id",
+    )
+    .bind(server.sql())
+    .bind(since)
+    .fetch(conn);
+
+    let mut current: Option<(i64, BoardSession)> = None;
+    while let Some((session_id, user_id, name, discriminator, checked_in_at, out, start, end)) =
+        rows.try_next().await?
+    {
+        if current.as_ref().is_none_or(|(id, _)| *id != session_id) {
+            let discriminator = u16::try_from(discriminator)
+                .map_err(|_| DbError::Corrupt(format!("discriminator {discriminator}")))?;
+            let next = BoardSession {
+                user_id: UserId::from_sql(user_id)?,
+                username: (name, discriminator),
+                span: SessionSpan {
+                    checked_in_at,
+                    checked_out_at: Some(out),
+                },
+                breaks: Vec::new(),
+            };
+            if let Some((_, done)) = current.replace((session_id, next)) {
+                each(done);
+            }
+        }
+        if let (Some(started_at), Some((_, session))) = (start, current.as_mut()) {
+            session.breaks.push(BreakSpan {
+                started_at,
+                ended_at: end,
+            });
+        }
+    }
+    if let Some((_, done)) = current {
+        each(done);
+    }
+    Ok(())
+}

@@ -103,6 +103,26 @@ pub fn local_to_utc(zone: Tz, local: NaiveDateTime) -> Result<Timestamp, ZoneErr
     }
 }
 
+/// The instant the local calendar day containing `at` began in `zone`: local midnight, or, where
+/// the clocks skip midnight (some zones start daylight saving time at 00:00), the first minute
+/// the day has. Where midnight happens twice, the first one.
+pub fn local_day_start(zone: Tz, at: Timestamp) -> Timestamp {
+    let Some(instant) = chrono::DateTime::from_timestamp(at, 0) else {
+        return at;
+    };
+    let day = instant.with_timezone(&zone).date_naive();
+    // A day's first existing minute lies within its first hours: no zone skips more than two.
+    (0..=180)
+        .filter_map(|minute| {
+            let local = day.and_hms_opt(0, 0, 0)? + chrono::Duration::minutes(minute);
+            zone.from_local_datetime(&local).earliest()
+        })
+        .map(|start| start.timestamp())
+        .next()
+        .unwrap_or(at)
+        .min(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +182,41 @@ mod tests {
         // New York skips 02:00-03:00 on 2025-03-09.
         let error = local_to_utc(Tz::America__New_York, local(2025, 3, 9, 2, 15)).unwrap_err();
         assert!(matches!(error, ZoneError::Nonexistent { .. }));
+    }
+
+    #[test]
+    fn a_local_day_starts_at_local_midnight_or_the_first_minute_it_has() {
+        // 2025-01-15T17:00:00Z is 18:00 in Berlin (+1); the day began at 2025-01-14T23:00:00Z.
+        let at = 1_736_960_400;
+        assert_eq!(
+            format_utc(local_day_start(Tz::Europe__Berlin, at)),
+            "2025-01-14T23:00:00Z"
+        );
+        // The same instant is 12:00 in New York (-5); the day began at 05:00Z.
+        assert_eq!(
+            format_utc(local_day_start(Tz::America__New_York, at)),
+            "2025-01-15T05:00:00Z"
+        );
+        // Kolkata (+5:30, no daylight saving time): 22:30 local, so the day began at 18:30Z.
+        assert_eq!(
+            format_utc(local_day_start(Tz::Asia__Kolkata, at)),
+            "2025-01-14T18:30:00Z"
+        );
+        assert_eq!(
+            format_utc(local_day_start(Tz::UTC, at)),
+            "2025-01-15T00:00:00Z"
+        );
+        // Sao Paulo moved its clocks from 00:00 to 01:00 (-3 to -2) on 2018-11-04: that day began
+        // at 01:00 local, 03:00Z. 2018-11-04T12:00:00Z is 1541332800.
+        assert_eq!(
+            format_utc(local_day_start(Tz::America__Sao_Paulo, 1_541_332_800)),
+            "2018-11-04T03:00:00Z"
+        );
+        // Berlin repeats 02:00-03:00 on 2025-10-26, not midnight: at 12:00Z that day (13:00 CET)
+        // the day began at 00:00 CEST, 2025-10-25T22:00:00Z.
+        assert_eq!(
+            format_utc(local_day_start(Tz::Europe__Berlin, 1_761_480_000)),
+            "2025-10-25T22:00:00Z"
+        );
     }
 }

@@ -1,0 +1,341 @@
+//! Sends finished exports to their users by direct message, and tells them when an export
+//! failed.
+//!
+//! Every request made on Discord has a delivery row (see `db::deliveries`). This worker takes
+//! the rows whose job has finished, one at a time, and sends:
+//!
+//! - for a ready export, a direct message with the guide's embed and a fresh download link,
+//!   then an edit of the private reply saying the DM was sent (or how to allow DMs);
+//! - for a failed export, the plain failure notice, in the private reply while Discord still
+//!   accepts edits of it, otherwise by direct message.
+//!
+//! **Nobody gets the same export twice.** A row is marked `sending` before Discord is called,
+//! and every message carries a nonce with `enforce_nonce`, so that when an attempt is repeated
+//! (a timeout after Discord had in fact accepted the message, or a process that stopped
+//! mid-send) Discord returns the first message instead of creating another. Discord only
+//! remembers nonces for a few minutes, so a send that stalled longer than
+//! [`NONCE_WINDOW_SECONDS`] is not repeated at all: it ends `unknown`, and the user can run
+//! `/data-export` again to have the same export re-delivered.
+//!
+//! Temporary errors (rate limits, Discord's 5xx answers, network failures) are retried with
+//! exponential backoff from the `backon` crate, the wait stored in the row so it survives a
+//! restart; permanent ones (DMs closed, unknown user) end the delivery at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use poise::serenity_prelude as serenity;
+use serenity::builder::Builder as _;
+use serenity::{
+    CreateActionRow, CreateButton, CreateEmbed, CreateMessage, EditInteractionResponse, Http,
+    HttpError, Nonce,
+};
+
+use super::messages;
+use crate::app::App;
+use crate::db::deliveries::{self as dq, DeliveryRow, DeliveryState};
+use crate::db::exports::{JobRow, JobState};
+use crate::export::{DeliveryMessage, ExportError};
+
+/// Attempts per delivery before giving up: with the backoff below, about half an hour.
+pub const MAX_ATTEMPTS: i64 = 10;
+
+/// Discord's JSON error code for "Cannot send messages to this user": DMs closed, the bot
+/// blocked, or no server in common.
+pub const CANNOT_MESSAGE_USER: isize = 50007;
+
+/// How long Discord is trusted to remember a message nonce. It documents "the past few
+/// minutes"; two is on the safe side.
+pub const NONCE_WINDOW_SECONDS: i64 = 120;
+
+/// The longest one attempt may take before it is abandoned as a temporary failure.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A `sending` row older than this belongs to a process that stopped: an attempt that was
+/// still alive would have timed out by now.
+const STALLED_SECONDS: i64 = 30;
+
+/// How long an idle worker waits before looking for due deliveries again.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// Discord accepted the message.
+    Sent,
+    /// The user does not accept direct messages from the bot.
+    Closed(String),
+    /// An error that will not go away by waiting.
+    Permanent(String),
+    /// An error worth another attempt after a wait.
+    Temporary(String),
+}
+
+/// Sorts a failed Discord call into the attempt outcomes above.
+pub fn classify(error: &serenity::Error) -> Attempt {
+    let detail = error.to_string();
+    match error {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) => {
+            let status = response.status_code.as_u16();
+            if response.error.code == CANNOT_MESSAGE_USER {
+                Attempt::Closed(detail)
+            } else if status == 408 || status == 429 || status >= 500 {
+                // Timeouts, rate limits and Discord's own failures pass with time.
+                Attempt::Temporary(detail)
+            } else {
+                Attempt::Permanent(detail)
+            }
+        }
+        // Network failures, and answers that could not be read: Discord may or may not have
+        // created the message, which the nonce makes safe to find out by trying again.
+        _ => Attempt::Temporary(detail),
+    }
+}
+
+/// The wait before attempt `attempts + 1`, or None when the attempts are used up.
+pub fn backoff(attempts: i64) -> Option<Duration> {
+    let index = usize::try_from(attempts.checked_sub(1)?).ok()?;
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(5))
+        .with_max_delay(Duration::from_secs(600))
+        .with_factor(2.0)
+        .with_max_times(usize::try_from(MAX_ATTEMPTS - 1).unwrap_or(0))
+        .with_jitter()
+        .build()
+        .nth(index)
+}
+
+/// Delivers, forever. Waits for the gateway's READY first: editing interaction replies needs
+/// the application id it carries.
+pub async fn run(app: App, http: Arc<Http>) {
+    while http.application_id().is_none() {
+        tokio::time::sleep(IDLE_POLL).await;
+    }
+    loop {
+        if let Err(error) = recover(&app).await {
+            tracing::error!(%error, "could not recover stalled deliveries");
+        }
+        match deliver_next(&app, &http).await {
+            Ok(true) => {}
+            Ok(false) => tokio::time::sleep(IDLE_POLL).await,
+            Err(error) => {
+                tracing::error!(%error, "delivery failed");
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+        }
+    }
+}
+
+/// Settles deliveries a stopped process left `sending`; see the module documentation.
+pub async fn recover(app: &App) -> Result<(), ExportError> {
+    let now = app.clock.now();
+    let mut tx = app.db.write().await?;
+    let (retried, unknown) = dq::recover_stalled(
+        &mut tx,
+        now - STALLED_SECONDS,
+        now - NONCE_WINDOW_SECONDS,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    if retried > 0 || unknown > 0 {
+        tracing::warn!(retried, unknown, "deliveries left mid-send were settled");
+    }
+    Ok(())
+}
+
+/// Makes one due delivery. False when none was due.
+#[tracing::instrument(name = "discord.deliver", skip_all)]
+pub async fn deliver_next(app: &App, http: &Http) -> Result<bool, ExportError> {
+    let claimed = {
+        let mut tx = app.db.write().await?;
+        let claimed = dq::claim_due(&mut tx, app.clock.now()).await?;
+        tx.commit().await?;
+        claimed
+    };
+    let Some(delivery) = claimed else {
+        return Ok(false);
+    };
+    let job = app.exporter.job(delivery.job_id).await?;
+    tracing::debug!(job_id = %job.job_id, attempt = delivery.attempts, "delivering");
+
+    let attempt = match job.state {
+        JobState::Ready => send_export(app, http, &job, &delivery).await,
+        JobState::Failed => send_failure(app, http, &job, &delivery).await,
+        JobState::Expired => Attempt::Permanent("the export expired before delivery".into()),
+        // Not claimable (see `claim_due`); were it to happen, waiting is the safe answer.
+        JobState::Queued | JobState::Running => {
+            Attempt::Temporary("the job has not finished".into())
+        }
+    };
+    record(app, http, &job, &delivery, attempt).await?;
+    Ok(true)
+}
+
+/// Issues a link and sends the ready message.
+async fn send_export(app: &App, http: &Http, job: &JobRow, delivery: &DeliveryRow) -> Attempt {
+    let message = match app.exporter.issue_link(job.job_id).await {
+        Ok(message) => message,
+        Err(ExportError::Expired(_)) => {
+            return Attempt::Permanent("the export expired before delivery".into());
+        }
+        Err(error) => return Attempt::Temporary(format!("could not issue a link: {error}")),
+    };
+    let dm = CreateMessage::new()
+        .embed(ready_embed(&message))
+        .components(vec![CreateActionRow::Buttons(vec![
+            CreateButton::new_link(message.url.as_str()).label(messages::DOWNLOAD_LABEL),
+        ])]);
+    send_dm(http, job, delivery, dm).await
+}
+
+/// Tells the user their export failed: in the private reply while it can be edited, else by
+/// direct message.
+async fn send_failure(app: &App, http: &Http, job: &JobRow, delivery: &DeliveryRow) -> Attempt {
+    if let Some(reply) = &delivery.reply
+        && reply.expires_at > app.clock.now()
+    {
+        match edit_reply(http, &reply.token, messages::EXPORT_FAILED).await {
+            Ok(()) => return Attempt::Sent,
+            Err(error) => {
+                tracing::warn!(job_id = %job.job_id, %error, "could not edit the reply; sending a DM");
+            }
+        }
+    }
+    send_dm(
+        http,
+        job,
+        delivery,
+        CreateMessage::new().content(messages::EXPORT_FAILED),
+    )
+    .await
+}
+
+/// The guide's direct message as an embed.
+pub fn ready_embed(message: &DeliveryMessage) -> CreateEmbed {
+    let mut embed = CreateEmbed::new()
+        .title(messages::READY_TITLE)
+        .colour(0x0058_65F2);
+    for (name, value) in messages::ready_fields(message) {
+        embed = embed.field(name, value, true);
+    }
+    embed.field("\u{200b}", messages::expiry_warning(message), false)
+}
+
+async fn send_dm(http: &Http, job: &JobRow, delivery: &DeliveryRow, dm: CreateMessage) -> Attempt {
+    // Discord allows nonces of 25 characters; a job id and a round fit comfortably.
+    let nonce = format!("e{}r{}", job.job_id, delivery.round);
+    let dm = dm.nonce(Nonce::String(nonce)).enforce_nonce(true);
+    let user = serenity::UserId::new(job.user_id.get());
+    let sent = tokio::time::timeout(ATTEMPT_TIMEOUT, async {
+        let channel = user.create_dm_channel(http).await?;
+        channel.id.send_message(http, dm).await
+    })
+    .await;
+    match sent {
+        Ok(Ok(_)) => Attempt::Sent,
+        Ok(Err(error)) => classify(&error),
+        Err(_) => Attempt::Temporary(format!(
+            "Discord did not answer within {} seconds",
+            ATTEMPT_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+async fn edit_reply(http: &Http, token: &str, text: &str) -> Result<(), serenity::Error> {
+    EditInteractionResponse::new()
+        .content(text)
+        .components(Vec::new())
+        .execute(http, token)
+        .await?;
+    Ok(())
+}
+
+/// Stores how the attempt ended and, when the delivery is over, updates the private reply.
+async fn record(
+    app: &App,
+    http: &Http,
+    job: &JobRow,
+    delivery: &DeliveryRow,
+    attempt: Attempt,
+) -> Result<(), ExportError> {
+    let now = app.clock.now();
+    let expires_at = job.expires_at.unwrap_or(now);
+    let (state, detail, reply_text) = match attempt {
+        Attempt::Sent => {
+            tracing::info!(job_id = %job.job_id, "export delivered");
+            let text = (job.state == JobState::Ready).then_some(messages::SENT.to_owned());
+            (DeliveryState::Sent, None, text)
+        }
+        Attempt::Closed(detail) => {
+            tracing::info!(job_id = %job.job_id, "the user does not accept DMs; export kept");
+            (
+                DeliveryState::Closed,
+                Some(detail),
+                Some(messages::dms_closed(expires_at)),
+            )
+        }
+        Attempt::Permanent(detail) => {
+            tracing::warn!(job_id = %job.job_id, %detail, "delivery failed");
+            let text =
+                (job.state == JobState::Ready).then(|| messages::delivery_failed(expires_at));
+            (DeliveryState::Failed, Some(detail), text)
+        }
+        Attempt::Temporary(detail) => match backoff(delivery.attempts) {
+            Some(wait) => {
+                let due_at = now + i64::try_from(wait.as_secs()).unwrap_or(i64::MAX).max(1);
+                tracing::warn!(job_id = %job.job_id, %detail, attempt = delivery.attempts, ?wait, "delivery will be retried");
+                let mut tx = app.db.write().await?;
+                dq::retry_at(&mut tx, job.job_id, due_at, &detail, now).await?;
+                tx.commit().await?;
+                return Ok(());
+            }
+            None => {
+                let detail = format!("gave up after {} attempts: {detail}", delivery.attempts);
+                tracing::error!(job_id = %job.job_id, %detail, "delivery failed");
+                let text =
+                    (job.state == JobState::Ready).then(|| messages::delivery_failed(expires_at));
+                (DeliveryState::Failed, Some(detail), text)
+            }
+        },
+    };
+
+    let mut tx = app.db.write().await?;
+    dq::finish(&mut tx, job.job_id, state, detail.as_deref(), now).await?;
+    tx.commit().await?;
+
+    if let Some(reply) = &delivery.reply {
+        if let Some(text) = reply_text
+            && reply.expires_at > now
+            && let Err(error) = edit_reply(http, &reply.token, &text).await
+        {
+            tracing::warn!(job_id = %job.job_id, %error, "could not update the private reply");
+        }
+        let mut tx = app.db.write().await?;
+        dq::clear_reply(&mut tx, job.job_id).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stops_after_the_last_attempt() {
+        // Jitter adds up to one more delay, so each wait lies in [d, 2d) for d = 5 s doubling
+        // to the 600 s cap: 5, 10, 20, 40, 80, 160, 320, 600, 600.
+        let expected = [5, 10, 20, 40, 80, 160, 320, 600, 600];
+        for (attempts, base) in (1..).zip(expected) {
+            let wait = backoff(attempts).unwrap().as_secs();
+            assert!(
+                wait >= base && wait < 2 * base,
+                "attempt {attempts}: {wait}s"
+            );
+        }
+        assert_eq!(backoff(MAX_ATTEMPTS), None);
+        assert_eq!(backoff(0), None);
+    }
+}
