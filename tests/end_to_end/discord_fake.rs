@@ -25,9 +25,9 @@ use serenity::all::{
     BotGateway, ButtonKind, ButtonStyle, Channel, ClientBuilder, Command, CommandDataOption,
     CommandDataOptionValue, CommandOptionType, ComponentInteractionDataKind, Context,
     CreateActionRow, CreateButton, CreateEmbed, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, CurrentApplicationInfo, Event,
-    EventHandler, GatewayError, GatewayEvent, GatewayIntents, Http, HttpBuilder, HttpError,
-    Interaction, Message, Nonce, Ready, UserId,
+    CreateInteractionResponseMessage, CreateMessage, CurrentApplicationInfo, Event, EventHandler,
+    GatewayError, GatewayEvent, GatewayIntents, Http, HttpBuilder, HttpError, Interaction, Message,
+    Nonce, Permissions, Ready, UserId,
 };
 use tokio::sync::mpsc;
 
@@ -59,7 +59,9 @@ fn parse<T: serde::de::DeserializeOwned>(value: &Value) -> T {
 
 fn option<'a>(options: &'a [CommandDataOption], name: &str) -> &'a CommandDataOptionValue {
     let found = options.iter().find(|option| option.name == name);
-    &found.unwrap_or_else(|| panic!("no option {name} in {options:?}")).value
+    &found
+        .unwrap_or_else(|| panic!("no option {name} in {options:?}"))
+        .value
 }
 
 #[test]
@@ -77,7 +79,12 @@ fn serenity_reads_every_gateway_frame_the_fake_sends() {
         GatewayEvent::InvalidateSession(false)
     ));
 
-    let data = ready_data("session-1", "ws://127.0.0.1:9/gateway", json!([0, 1]), &[WORK]);
+    let data = ready_data(
+        "session-1",
+        "ws://127.0.0.1:9/gateway",
+        json!([0, 1]),
+        &[WORK],
+    );
     let ready = match gateway_event(&dispatch_frame("READY", 1, data)) {
         GatewayEvent::Dispatch(1, Event::Ready(event)) => event.ready,
         other => panic!("READY was not read as READY: {other:?}"),
@@ -121,14 +128,28 @@ fn a_server_slash_command_arrives_with_member_and_every_option_type() {
     // In a server the user comes inside `member`, and serenity copies it to `user`.
     assert_eq!(command.user.id.get(), ALICE);
     assert_eq!(command.user.name, "alice");
-    let member = command.member.as_ref().expect("a server interaction has a member");
+    let member = command
+        .member
+        .as_ref()
+        .expect("a server interaction has a member");
     assert_eq!(member.user.id.get(), ALICE);
     assert_eq!(member.guild_id.get(), WORK);
     assert_eq!(member.roles.len(), 1);
     assert_eq!(member.roles[0].get(), 555);
+    // serenity keeps the permission bits it knows of Discord's default set, and drops newer ones.
+    let permissions = member
+        .permissions
+        .expect("a server interaction has the member's permissions");
     assert_eq!(
-        member.permissions.map(|permissions| permissions.bits()),
-        Some(payloads::MEMBER_PERMISSIONS)
+        permissions,
+        Permissions::from_bits_truncate(payloads::MEMBER_PERMISSIONS)
+    );
+    assert!(
+        permissions.contains(Permissions::SEND_MESSAGES | Permissions::USE_APPLICATION_COMMANDS)
+    );
+    assert!(
+        !permissions.contains(Permissions::MANAGE_GUILD),
+        "an ordinary member"
     );
 
     assert_eq!(command.data.name, "export");
@@ -139,9 +160,18 @@ fn a_server_slash_command_arrives_with_member_and_every_option_type() {
         option(options, "format"),
         &CommandDataOptionValue::String("json".into())
     );
-    assert_eq!(option(options, "days"), &CommandDataOptionValue::Integer(30));
-    assert_eq!(option(options, "public"), &CommandDataOptionValue::Boolean(true));
-    assert_eq!(option(options, "hours"), &CommandDataOptionValue::Number(7.5));
+    assert_eq!(
+        option(options, "days"),
+        &CommandDataOptionValue::Integer(30)
+    );
+    assert_eq!(
+        option(options, "public"),
+        &CommandDataOptionValue::Boolean(true)
+    );
+    assert_eq!(
+        option(options, "hours"),
+        &CommandDataOptionValue::Number(7.5)
+    );
 }
 
 #[test]
@@ -149,7 +179,11 @@ fn subcommands_and_groups_arrive_nested() {
     let alice = Invoker::in_guild(ALICE, "alice", WORK);
 
     // `/break start`: a subcommand without options.
-    let fixture = slash_command(&alice, "break", vec![CommandOption::subcommand("start", vec![])]);
+    let fixture = slash_command(
+        &alice,
+        "break",
+        vec![CommandOption::subcommand("start", vec![])],
+    );
     let Interaction::Command(command) = delivered(&fixture) else {
         panic!("a slash command is a command interaction");
     };
@@ -176,8 +210,10 @@ fn subcommands_and_groups_arrive_nested() {
     assert_eq!(inside[0].name, "on");
     assert_eq!(inside[0].value, CommandDataOptionValue::SubCommand(vec![]));
 
-    let subcommand =
-        CommandOption::subcommand("leaderboard", vec![CommandOption::boolean("visible", false)]);
+    let subcommand = CommandOption::subcommand(
+        "leaderboard",
+        vec![CommandOption::boolean("visible", false)],
+    );
     let fixture = slash_command(&alice, "privacy", vec![subcommand]);
     let Interaction::Command(command) = delivered(&fixture) else {
         panic!("a slash command is a command interaction");
@@ -185,7 +221,10 @@ fn subcommands_and_groups_arrive_nested() {
     let CommandDataOptionValue::SubCommand(inside) = &command.data.options[0].value else {
         panic!("not a subcommand: {:?}", command.data.options);
     };
-    assert_eq!(option(inside, "visible"), &CommandDataOptionValue::Boolean(false));
+    assert_eq!(
+        option(inside, "visible"),
+        &CommandDataOptionValue::Boolean(false)
+    );
 }
 
 #[test]
@@ -226,7 +265,11 @@ fn autocomplete_names_the_focused_option_and_its_partial_text() {
     assert_eq!(focused.kind, CommandOptionType::String);
 
     // An integer option being typed in still arrives as text.
-    let fixture = autocomplete(&alice, "report", vec![CommandOption::focused_as("days", 4, "1")]);
+    let fixture = autocomplete(
+        &alice,
+        "report",
+        vec![CommandOption::focused_as("days", 4, "1")],
+    );
     let Interaction::Autocomplete(request) = delivered(&fixture) else {
         panic!("type 4 is an autocomplete interaction");
     };
@@ -244,7 +287,12 @@ fn a_button_press_carries_its_custom_id_and_message() {
             "components": [{ "type": 2, "style": 1, "label": "Again", "custom_id": "export:again" }],
         }],
     });
-    let message = message_object(4242, dm_channel_id(ALICE), payloads::bot_user_object(), &request);
+    let message = message_object(
+        4242,
+        dm_channel_id(ALICE),
+        payloads::bot_user_object(),
+        &request,
+    );
     let alice = Invoker::in_dm(ALICE, "alice");
     let fixture = button_press(&alice, &message, "export:again");
     let Interaction::Component(press) = delivered(&fixture) else {
@@ -300,7 +348,12 @@ fn serenity_reads_every_rest_answer_the_fake_gives() {
             "components": [{ "type": 2, "style": 1, "label": "Again", "custom_id": "again" }],
         }],
     });
-    let message = parse::<Message>(&message_object(77, 88, payloads::bot_user_object(), &request));
+    let message = parse::<Message>(&message_object(
+        77,
+        88,
+        payloads::bot_user_object(),
+        &request,
+    ));
     assert_eq!((message.id.get(), message.channel_id.get()), (77, 88));
     assert_eq!(message.content, "hello");
     assert_eq!(message.author.id.get(), BOT_USER_ID);
@@ -423,13 +476,20 @@ async fn a_real_serenity_client_connects_answers_an_interaction_and_sends_dms() 
         panic!("the first event is READY");
     };
     assert_eq!(ready.user.id.get(), BOT_USER_ID);
-    assert_eq!(client.http.application_id().map(|id| id.get()), Some(APPLICATION_ID));
+    assert_eq!(
+        client.http.application_id().map(|id| id.get()),
+        Some(APPLICATION_ID)
+    );
     assert_eq!(fake.ready_sessions(), 1);
 
     // What serenity sent on the way: the gateway URL asked over REST with the bot token, the
     // WebSocket opened with `?v=10` and nothing else, IDENTIFY with the `Bot `-prefixed token.
     let requests = fake.requests();
-    assert!(requests[0].is("GET", "/api/v10/gateway"), "{:?}", requests[0]);
+    assert!(
+        requests[0].is("GET", "/api/v10/gateway"),
+        "{:?}",
+        requests[0]
+    );
     let frames = fake.gateway_log();
     assert_eq!(frames[0].direction, Direction::Received);
     assert_eq!(frames[0].payload, json!({ "connect_query": "v=10" }));
@@ -457,12 +517,15 @@ async fn a_real_serenity_client_connects_answers_an_interaction_and_sends_dms() 
     };
     assert_eq!(command.data.name, "ping");
     assert_eq!(fake.callbacks_for(ping.id), vec![callback]);
-    let original = fake.original_response(&ping.token).expect("a type 4 callback is shown");
+    let original = fake
+        .original_response(&ping.token)
+        .expect("a type 4 callback is shown");
     assert_eq!(original["content"], "pong, alice");
 
     // A DM: the channel is opened for Alice, the message lands in it and serenity reads back
     // the message the fake made.
-    let http = &client.http;
+    let http = Arc::clone(&client.http);
+    let http = http.as_ref();
     let channel = UserId::new(ALICE)
         .create_dm_channel(http)
         .await
@@ -470,7 +533,10 @@ async fn a_real_serenity_client_connects_answers_an_interaction_and_sends_dms() 
     assert_eq!(channel.id.get(), dm_channel_id(ALICE));
     let opened = fake.requests();
     let opened = opened.last().expect("the DM channel request was recorded");
-    assert!(opened.is("POST", "/api/v10/users/@me/channels"), "{opened:?}");
+    assert!(
+        opened.is("POST", "/api/v10/users/@me/channels"),
+        "{opened:?}"
+    );
     assert_eq!(opened.body, json!({ "recipient_id": ALICE.to_string() }));
 
     let dm = CreateMessage::new()
@@ -479,7 +545,11 @@ async fn a_real_serenity_client_connects_answers_an_interaction_and_sends_dms() 
         .components(vec![CreateActionRow::Buttons(vec![
             CreateButton::new("export:again").label("Again"),
         ])]);
-    let sent = channel.id.send_message(http, dm).await.expect("the DM is sent");
+    let sent = channel
+        .id
+        .send_message(http, dm)
+        .await
+        .expect("the DM is sent");
     assert_eq!(sent.content, "Your export is ready.");
     assert_eq!(sent.author.id.get(), BOT_USER_ID);
     assert_eq!(sent.channel_id, channel.id);
@@ -492,17 +562,26 @@ async fn a_real_serenity_client_connects_answers_an_interaction_and_sends_dms() 
     let path = format!("/api/v10/channels/{}/messages", dm_channel_id(ALICE));
     assert!(posted.is("POST", &path), "{posted:?}");
     assert_eq!(posted.body["content"], "Your export is ready.");
-    assert_eq!(posted.body["components"][0]["components"][0]["custom_id"], "export:again");
+    assert_eq!(
+        posted.body["components"][0]["components"][0]["custom_id"],
+        "export:again"
+    );
 
     // Alice presses the button on that message; the handler updates the message in place.
-    let press = button_press(&Invoker::in_dm(ALICE, "alice"), &delivered[0], "export:again");
+    let press = button_press(
+        &Invoker::in_dm(ALICE, "alice"),
+        &delivered[0],
+        "export:again",
+    );
     fake.interact(&press).await;
     assert_eq!(fake.wait_for_callback(press.id).await["type"], 7);
     let Seen::Interaction(_, answered) = client.next().await else {
         panic!("the next event is the button press");
     };
     assert!(answered, "the update was accepted");
-    let updated = fake.original_response(&press.token).expect("the pressed message");
+    let updated = fake
+        .original_response(&press.token)
+        .expect("the pressed message");
     assert_eq!(updated["content"], "Again it is.");
     assert_eq!(updated["id"], sent.id.to_string());
     assert_eq!(fake.dm_messages_to(ALICE)[0]["content"], "Again it is.");
@@ -532,8 +611,16 @@ async fn a_real_serenity_client_connects_answers_an_interaction_and_sends_dms() 
             .nonce(Nonce::String("export-7".into()))
             .enforce_nonce(true)
     };
-    let first = channel.id.send_message(http, with_nonce()).await.expect("sent");
-    let second = channel.id.send_message(http, with_nonce()).await.expect("answered");
+    let first = channel
+        .id
+        .send_message(http, with_nonce())
+        .await
+        .expect("sent");
+    let second = channel
+        .id
+        .send_message(http, with_nonce())
+        .await
+        .expect("answered");
     assert_eq!(first.id, second.id);
     // The DM from before and this one.
     assert_eq!(fake.dm_messages_to(ALICE).len(), 2);
@@ -563,17 +650,16 @@ async fn a_wrong_token_is_closed_with_4004_and_serenity_gives_up() {
         .proxy(fake.api_base())
         .ratelimiter_disabled(true)
         .build();
-    let mut client = client_builder(http)
-        .await
-        .expect("the client builds");
+    let mut client = client_builder(http).await.expect("the client builds");
 
-    let result = tokio::time::timeout(DEFAULT_WAIT, client.start())
-        .await
-        .expect("serenity stops after an authentication failure");
+    let result = tokio::time::timeout(DEFAULT_WAIT, client.start()).await;
+    let result = result.expect("serenity stops after an authentication failure");
     assert!(
         matches!(
             result,
-            Err(serenity::Error::Gateway(GatewayError::InvalidAuthentication))
+            Err(serenity::Error::Gateway(
+                GatewayError::InvalidAuthentication
+            ))
         ),
         "{result:?}"
     );
@@ -581,13 +667,22 @@ async fn a_wrong_token_is_closed_with_4004_and_serenity_gives_up() {
     let closes: Vec<Value> = fake
         .gateway_log()
         .into_iter()
-        .filter(|frame| frame.direction == Direction::Sent && frame.payload["close_code"] != json!(null))
+        .filter(|frame| {
+            frame.direction == Direction::Sent && frame.payload["close_code"] != json!(null)
+        })
         .map(|frame| frame.payload)
         .collect();
-    assert_eq!(closes, vec![json!({ "close_code": 4004, "reason": "Authentication failed." })]);
+    assert_eq!(
+        closes,
+        vec![json!({ "close_code": 4004, "reason": "Authentication failed." })]
+    );
     // `GET /gateway` needs no token, on Discord as here, so serenity got as far as the gateway.
     let requests = fake.requests();
-    assert!(requests[0].is("GET", "/api/v10/gateway"), "{:?}", requests[0]);
+    assert!(
+        requests[0].is("GET", "/api/v10/gateway"),
+        "{:?}",
+        requests[0]
+    );
     assert_eq!(requests[0].status, 200);
 }
 
@@ -622,14 +717,19 @@ async fn scripted_dm_failures_are_served_once_each_in_order() {
 
     // Only the two that went through were created.
     let delivered = fake.dm_messages_to(ALICE);
-    let contents: Vec<&Value> = delivered.iter().map(|message| &message["content"]).collect();
+    let contents: Vec<&Value> = delivered
+        .iter()
+        .map(|message| &message["content"])
+        .collect();
     assert_eq!(contents, vec!["attempt 3", "attempt 4"]);
 
     // The rate limit was answered with Discord's body and headers' figures.
     let posts: Vec<_> = fake
         .requests()
         .into_iter()
-        .filter(|request| request.method == "POST" && request.path.starts_with("/api/v10/channels/"))
+        .filter(|request| {
+            request.method == "POST" && request.path.starts_with("/api/v10/channels/")
+        })
         .collect();
     assert_eq!(
         posts[0].response,
@@ -644,7 +744,10 @@ async fn scripted_dm_failures_are_served_once_each_in_order() {
         .create_dm_channel(&http)
         .await
         .expect("the DM channel opens");
-    let sent = bobs.id.send_message(&http, CreateMessage::new().content("hi")).await;
+    let sent = bobs
+        .id
+        .send_message(&http, CreateMessage::new().content("hi"))
+        .await;
     assert!(sent.is_ok(), "{sent:?}");
 }
 
@@ -657,9 +760,16 @@ async fn a_waiter_that_never_sees_its_condition_panics_with_the_record() {
     let _ = http.get_guild(WORK.into()).await;
 
     let waiting = tokio::spawn(async move {
-        fake.wait_for("a request that never comes", Duration::from_millis(100), |requests| {
-            requests.iter().find(|request| request.path == "/never").map(|_| ())
-        })
+        fake.wait_for(
+            "a request that never comes",
+            Duration::from_millis(100),
+            |requests| {
+                requests
+                    .iter()
+                    .find(|request| request.path == "/never")
+                    .map(|_| ())
+            },
+        )
         .await;
     });
     let panic = waiting.await.expect_err("the waiter gives up").into_panic();
@@ -667,6 +777,12 @@ async fn a_waiter_that_never_sees_its_condition_panics_with_the_record() {
         .downcast_ref::<String>()
         .expect("the waiter panics with a formatted message");
     assert!(message.contains("a request that never comes"), "{message}");
-    assert!(message.contains("GET /api/v10/users/@me -> 200"), "{message}");
-    assert!(message.contains(&format!("GET /api/v10/guilds/{WORK} -> 404")), "{message}");
+    assert!(
+        message.contains("GET /api/v10/users/@me -> 200"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("GET /api/v10/guilds/{WORK} -> 404")),
+        "{message}"
+    );
 }

@@ -317,14 +317,17 @@ async fn preferences_show_the_users_choices_and_unknown_zones_are_refused_with_a
     .await;
     let tracker = &host.app.tracker;
     tracker
-        .set_timezone(user(ALICE), "Europe/Berlin")
+        .set_timezone(user(ALICE), None, "Europe/Berlin")
         .await
         .unwrap();
-    tracker.set_leaderboard(user(ALICE), true).await.unwrap();
+    tracker
+        .set_leaderboard(user(ALICE), None, true)
+        .await
+        .unwrap();
 
     // Close, but not IANA names: refused, with the name Alice probably meant.
     let error = tracker
-        .set_timezone(user(ALICE), "europe/berlin")
+        .set_timezone(user(ALICE), None, "europe/berlin")
         .await
         .unwrap_err();
     assert!(
@@ -336,7 +339,7 @@ async fn preferences_show_the_users_choices_and_unknown_zones_are_refused_with_a
         "unknown time zone \"europe/berlin\"; did you mean Europe/Berlin?"
     );
     let error = tracker
-        .set_timezone(user(ALICE), "new york")
+        .set_timezone(user(ALICE), None, "new york")
         .await
         .unwrap_err();
     assert_eq!(
@@ -362,7 +365,10 @@ async fn preferences_show_the_users_choices_and_unknown_zones_are_refused_with_a
     );
 
     // And back off again.
-    tracker.set_leaderboard(user(ALICE), false).await.unwrap();
+    tracker
+        .set_leaderboard(user(ALICE), None, false)
+        .await
+        .unwrap();
     let document = host.export(ALICE).await.document;
     assert_eq!(
         document["user_data"]["preferences"]["leaderboard_public"],

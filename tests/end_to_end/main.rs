@@ -15,8 +15,10 @@
 //! - `plugins`: plugins that trap or loop, while the host keeps serving.
 //! - `jobs`: one export in progress per user, and erasing a user.
 //! - `harness`: the harness's own checks, so a broken checker cannot pass everything.
+//! - `discord`: the bot on the fake Discord: commands, `/data-export` by DM, retries.
 //! - `discord_fake`: the fake Discord against the real serenity client and its models.
 
+mod discord;
 mod discord_fake;
 mod document;
 mod downloads;

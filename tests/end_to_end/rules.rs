@@ -56,7 +56,7 @@ async fn sessions_across_berlin_clock_changes_count_real_hours() {
         .await;
     host.app
         .tracker
-        .set_timezone(user(ALICE), "Europe/Berlin")
+        .set_timezone(user(ALICE), None, "Europe/Berlin")
         .await
         .unwrap();
     let alice = host.member(ALICE, WORK);

@@ -79,6 +79,9 @@ pub struct TestHostBuilder {
     max_session_hours: Option<u32>,
     cpu_ms: Option<u64>,
     plugins: Vec<PathBuf>,
+    discord: Option<String>,
+    discord_token: Option<String>,
+    free_exports: Option<u32>,
 }
 
 impl TestHostBuilder {
@@ -112,6 +115,25 @@ impl TestHostBuilder {
         self
     }
 
+    /// Connects the host's bot to a fake Discord at `api_base` (see [`discord::FakeDiscord`])
+    /// with the fake's token, once [`TestHost::serve`] starts it.
+    pub fn discord(mut self, api_base: String) -> Self {
+        self.discord = Some(api_base);
+        self
+    }
+
+    /// The bot token the host presents to the fake Discord, instead of the one it accepts.
+    pub fn discord_token(mut self, token: &str) -> Self {
+        self.discord_token = Some(token.to_owned());
+        self
+    }
+
+    /// `exports.free_exports`: how many exports a user gets free in the period.
+    pub fn free_exports(mut self, exports: u32) -> Self {
+        self.free_exports = Some(exports);
+        self
+    }
+
     /// Builds the folder, the configuration and the host.
     ///
     /// # Panics
@@ -135,6 +157,15 @@ impl TestHostBuilder {
         }
         if let Some(milliseconds) = self.cpu_ms {
             config.plugins.cpu_ms = milliseconds;
+        }
+        if let Some(exports) = self.free_exports {
+            config.exports.free_exports = exports;
+        }
+        if let Some(api_base) = self.discord {
+            let token = self.discord_token.as_deref().unwrap_or(discord::BOT_TOKEN);
+            config.discord.token = Some(token.to_owned());
+            config.discord.api_base =
+                Some(url::Url::parse(&api_base).expect("the fake Discord's base is a URL"));
         }
 
         // The App loads every `*.wasm` in `plugins.dir` when it opens, exactly as in production,
@@ -180,6 +211,40 @@ pub struct TestHost {
     pub app: App,
 }
 
+/// A host started by [`TestHost::serve`].
+#[derive(Debug)]
+pub struct Serving {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Serving {
+    /// Signals shutdown and waits for `serve` to return what it returned.
+    ///
+    /// # Panics
+    ///
+    /// When the serving task panicked.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.stop.take());
+        let task = self.task.take().expect("a serving host has its task");
+        task.await.expect("the serving task did not panic")
+    }
+
+    /// Whether `serve` has returned on its own (an error, such as a refused bot token).
+    pub fn has_stopped(&self) -> bool {
+        self.task
+            .as_ref()
+            .is_none_or(tokio::task::JoinHandle::is_finished)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        // The sender's drop is the shutdown signal; the task finishes on its own.
+        drop(self.stop.take());
+    }
+}
+
 /// What [`TestHost::export`] produced: the job, the message the user would get, and the stored
 /// file both as bytes and parsed.
 #[derive(Debug, Clone)]
@@ -203,6 +268,31 @@ impl TestHost {
             max_session_hours: None,
             cpu_ms: None,
             plugins: Vec::new(),
+            discord: None,
+            discord_token: None,
+            free_exports: None,
+        }
+    }
+
+    /// Runs `clocky serve` for this host on a free loopback port: the download server, the
+    /// export workers, the sweep and, when configured with [`TestHostBuilder::discord`], the
+    /// bot. It stops when the returned handle is stopped or dropped.
+    pub async fn serve(&self) -> Serving {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port on 127.0.0.1 for the download server");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = self.app.clone();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                // A dropped sender stops the host as well as a sent signal.
+                let _ = stopped.await;
+            };
+            app.serve(listener, shutdown).await
+        });
+        Serving {
+            stop: Some(stop),
+            task: Some(task),
         }
     }
 

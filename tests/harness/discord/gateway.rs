@@ -49,7 +49,11 @@ async fn run_session(shared: Arc<Shared>, mut socket: WebSocket, query: Option<S
             sequence: 0,
             ready: false,
         });
-        state.log_frame(number, Direction::Received, json!({ "connect_query": query }));
+        state.log_frame(
+            number,
+            Direction::Received,
+            json!({ "connect_query": query }),
+        );
         let interval = shared.config.heartbeat_interval.as_millis();
         let interval = u64::try_from(interval).expect("a heartbeat interval fits in u64");
         state.send(number, hello_frame(interval));

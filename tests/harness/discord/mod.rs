@@ -90,7 +90,9 @@ impl FakeDiscord {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port on 127.0.0.1 for the fake Discord");
-        let address = listener.local_addr().expect("a bound listener has an address");
+        let address = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let shared = Arc::new(Shared {
             config,
             api_base: format!("http://{address}"),
@@ -142,7 +144,11 @@ impl FakeDiscord {
     /// How many gateway connections have identified and been sent READY and are still open.
     pub fn ready_sessions(&self) -> usize {
         let state = self.shared.lock();
-        state.sessions.iter().filter(|session| session.ready).count()
+        state
+            .sessions
+            .iter()
+            .filter(|session| session.ready)
+            .count()
     }
 
     /// The bodies of every callback posted for interaction `interaction_id`, accepted or not.
@@ -187,7 +193,10 @@ impl FakeDiscord {
     pub fn messages_in(&self, channel_id: u64) -> Vec<Value> {
         let channel = channel_id.to_string();
         let state = self.shared.lock();
-        let in_channel = state.messages.iter().filter(|message| message["channel_id"] == channel);
+        let in_channel = state
+            .messages
+            .iter()
+            .filter(|message| message["channel_id"] == channel);
         in_channel.cloned().collect()
     }
 
@@ -199,7 +208,11 @@ impl FakeDiscord {
     /// The commands of server `guild_id` as last registered.
     pub fn guild_commands(&self, guild_id: u64) -> Vec<Value> {
         let state = self.shared.lock();
-        state.guild_commands.get(&guild_id).cloned().unwrap_or_default()
+        state
+            .guild_commands
+            .get(&guild_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// From now on, messages to `user_id`'s DM channel are refused with 403 and Discord's
@@ -219,7 +232,11 @@ impl FakeDiscord {
     /// served once, in order, after any scripted before; then messages go through again.
     pub fn fail_dms(&self, user_id: u64, failures: Vec<Failure>) {
         let mut state = self.shared.lock();
-        state.dm_failures.entry(user_id).or_default().extend(failures);
+        state
+            .dm_failures
+            .entry(user_id)
+            .or_default()
+            .extend(failures);
         drop(state);
         self.shared.touch();
     }
@@ -234,7 +251,9 @@ impl FakeDiscord {
         self.wait_ready().await;
 
         let payload = &interaction.payload;
-        let channel_id = payload["channel_id"].as_str().and_then(|id| id.parse().ok());
+        let channel_id = payload["channel_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok());
         let user = match payload.get("member") {
             Some(member) => &member["user"],
             None => &payload["user"],
@@ -257,7 +276,10 @@ impl FakeDiscord {
         drop(state);
 
         let sessions = gateway::dispatch(&self.shared, "INTERACTION_CREATE", payload);
-        assert!(sessions > 0, "the gateway session closed before the interaction went out");
+        assert!(
+            sessions > 0,
+            "the gateway session closed before the interaction went out"
+        );
     }
 
     /// Sends any dispatch (`GUILD_CREATE`, say) to every ready gateway session, waiting for one
@@ -270,7 +292,11 @@ impl FakeDiscord {
     /// Waits until a gateway session has identified and been sent READY.
     pub async fn wait_ready(&self) {
         self.wait_state("a gateway session to be ready", DEFAULT_WAIT, |state| {
-            state.sessions.iter().any(|session| session.ready).then_some(())
+            state
+                .sessions
+                .iter()
+                .any(|session| session.ready)
+                .then_some(())
         })
         .await;
     }

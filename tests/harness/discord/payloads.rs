@@ -531,12 +531,7 @@ fn command_data(name: &str, options: &[CommandOption]) -> Value {
 
 /// The parts every interaction type shares. In a server the user comes inside `member`; in a DM
 /// it comes alone as `user`, and serenity fills one from the other.
-fn interaction(
-    who: &Invoker,
-    kind: u8,
-    data: Value,
-    message: Option<Value>,
-) -> InteractionFixture {
+fn interaction(who: &Invoker, kind: u8, data: Value, message: Option<Value>) -> InteractionFixture {
     let id = snowflake();
     let token = token();
     let user = user_object(who.user_id, &who.username);

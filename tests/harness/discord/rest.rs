@@ -6,8 +6,8 @@
 //! must be recorded the same way whether or not a route matches. Query strings are recorded and
 //! otherwise ignored (serenity writes them as `?&name=value`).
 //!
-//! Like Discord, the fake wants `Authorization: Bot <token>` on every route except interaction
-//! callbacks and interaction webhooks, which are authorized by the token in their path; and it
+//! Like Discord, the fake wants `Authorization: Bot <token>` on every route except `GET /gateway`
+//! and the interaction callbacks and webhooks, which are authorized by the token in their path; and it
 //! accepts exactly one callback per interaction. What it does not imitate: rate limits other
 //! than the scripted ones, permissions, guild channels (a message to any channel id is created),
 //! attachments (file parts are recorded by name but messages list none), and the time window of
@@ -100,7 +100,14 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
 
     let reply = {
         let mut state = shared.lock();
-        let reply = route(&mut state, &shared, parts.method.as_str(), &path, &body, authorized);
+        let reply = route(
+            &mut state,
+            &shared,
+            parts.method.as_str(),
+            &path,
+            &body,
+            authorized,
+        );
         state.requests.push(RecordedRequest {
             at,
             method: parts.method.clone(),
@@ -133,8 +140,12 @@ fn route(
     let segments: Vec<&str> = rest.split('/').collect();
     let application = APPLICATION_ID.to_string();
 
-    // Interaction callbacks and webhooks carry their own token; everything else needs the bot's.
-    let needs_bot_token = !matches!(segments.as_slice(), ["interactions", ..] | ["webhooks", ..]);
+    // Interaction callbacks and webhooks carry their own token, and the gateway's address is
+    // public; everything else needs the bot's token.
+    let needs_bot_token = !matches!(
+        segments.as_slice(),
+        ["interactions", ..] | ["webhooks", ..] | ["gateway"]
+    );
     if needs_bot_token && !authorized {
         return Reply::error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
     }
@@ -182,12 +193,8 @@ fn route(
             let Some(interaction) = state.interactions.get_mut(*token) else {
                 return unknown_webhook();
             };
-            let message = message_object(
-                snowflake(),
-                interaction.channel_id,
-                bot_user_object(),
-                body,
-            );
+            let message =
+                message_object(snowflake(), interaction.channel_id, bot_user_object(), body);
             interaction.followups.push(message.clone());
             Reply::ok(message)
         }
@@ -259,7 +266,12 @@ fn callback(state: &mut FakeState, id: &str, token: &str, body: &Value) -> Reply
     match body["type"].as_u64() {
         // A message, or "thinking…" (flag 128, loading) until the response is edited in.
         Some(4) => {
-            let message = message_object(snowflake(), interaction.channel_id, bot_user_object(), &data);
+            let message = message_object(
+                snowflake(),
+                interaction.channel_id,
+                bot_user_object(),
+                &data,
+            );
             interaction.original = Some(message);
         }
         Some(5) => {
@@ -318,7 +330,10 @@ fn original(state: &mut FakeState, method: &str, token: &str, body: &Value) -> R
 /// Copies an edited message over its stored copy, when it is one the bot created in a channel:
 /// a component interaction's `@original` is the message the component is on.
 fn update_stored(messages: &mut [Value], edited: &Value) {
-    if let Some(stored) = messages.iter_mut().find(|stored| stored["id"] == edited["id"]) {
+    if let Some(stored) = messages
+        .iter_mut()
+        .find(|stored| stored["id"] == edited["id"])
+    {
         *stored = edited.clone();
     }
 }
@@ -373,10 +388,9 @@ fn create_message(state: &mut FakeState, channel_id: u64, body: &Value) -> Reply
     let channel = channel_id.to_string();
     let enforce_nonce = body["enforce_nonce"].as_bool() == Some(true);
     if let Some(nonce) = body.get("nonce").filter(|_| enforce_nonce) {
-        let earlier = state
-            .messages
-            .iter()
-            .find(|message| message["channel_id"] == channel && message.get("nonce") == Some(nonce));
+        let earlier = state.messages.iter().find(|message| {
+            message["channel_id"] == channel && message.get("nonce") == Some(nonce)
+        });
         if let Some(earlier) = earlier {
             return Reply::ok(earlier.clone());
         }
@@ -413,7 +427,11 @@ fn failed(failure: &Failure) -> Reply {
         }
         Failure::ServerError(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let message = format!("{}: {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+            let message = format!(
+                "{}: {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            );
             Reply::error(status, 0, &message)
         }
     }
@@ -429,7 +447,10 @@ fn parse_body(content_type: &str, raw: &[u8]) -> (Value, Vec<String>) {
     {
         return parse_multipart(boundary.trim_matches('"'), raw);
     }
-    (serde_json::from_slice(raw).unwrap_or(Value::Null), Vec::new())
+    (
+        serde_json::from_slice(raw).unwrap_or(Value::Null),
+        Vec::new(),
+    )
 }
 
 /// A small multipart reader, enough for serenity's forms: parts separated by `--boundary`,

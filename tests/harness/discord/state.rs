@@ -145,7 +145,11 @@ pub(super) struct State {
 impl State {
     /// Sends `frame` on session `number` (if it is still open) and logs it.
     pub(super) fn send(&mut self, number: u64, frame: Value) {
-        if let Some(session) = self.sessions.iter().find(|session| session.number == number) {
+        if let Some(session) = self
+            .sessions
+            .iter()
+            .find(|session| session.number == number)
+        {
             // A send fails only when the session's task has already ended; the frame is logged
             // all the same, since the fake did try.
             let _ = session.outgoing.send(Outgoing::Text(frame.to_string()));
