@@ -1,0 +1,71 @@
+//! The toolkit for writing Clocky export plugins.
+//!
+//! A plugin is a WebAssembly component of the `exporter-plugin` world in `wit/clocky.wit`. This
+//! crate gives plugin authors everything around their format, so that the format is all they
+//! write:
+//!
+//! - [`bindings`]: the generated WIT types and imports, and the [`export_plugin!`] macro that
+//!   makes a type implementing [`Guest`] the component's export.
+//! - [`source`]: the [`UserData`] trait over the host's queries, [`Host`] (the real capability,
+//!   in a component) and iterators that walk every session or break without handling pages.
+//! - [`fixture`]: [`Fixture`], rows held in memory that answer like the host, with small pages,
+//!   so a plugin runs in an ordinary `cargo test`.
+//! - [`figures`]: each session's minutes by the same rules as the JSON export, so every format
+//!   agrees with it.
+//! - [`local`]: a user's time zone, for formats that want local dates and times.
+//! - [`csv`]: a CSV writer that escapes by the book and neutralises cells a spreadsheet would run
+//!   as formulas.
+//!
+//! What a plugin may read is decided by the host: the queries answer for the one user the export
+//! is for, and nothing here can widen that. `docs/plugin-guide.md` walks through a whole plugin.
+
+#[allow(
+    unsafe_code,
+    reason = "wit-bindgen generates the ABI glue with unsafe code"
+)]
+pub mod bindings {
+    //! Types, imports and the export macro generated from Clocky's WIT package.
+    wit_bindgen::generate!({
+        world: "exporter-plugin",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_plugin",
+        default_bindings_module: "clocky_plugin_sdk::bindings",
+        additional_derives: [PartialEq],
+    });
+}
+
+pub mod csv;
+pub mod figures;
+pub mod fixture;
+pub mod local;
+pub mod source;
+
+pub use bindings::clocky::plugin::types::{
+    BreakPage, BreakRecord, Profile, QueryError, ServerRecord, SessionPage, SessionRecord,
+    SessionStatus,
+};
+pub use bindings::export_plugin;
+pub use bindings::exports::clocky::plugin::exporter::{
+    Document, ExportError, ExportRequest, Guest, PluginMetadata,
+};
+pub use clocky_rules as rules;
+pub use fixture::Fixture;
+pub use source::{Host, UserData};
+
+/// Writes a line to the host's log (in a component), or nowhere (in a native test).
+pub fn log(level: bindings::clocky::plugin::log::Level, message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    bindings::clocky::plugin::log::write(level, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = (level, message);
+}
+
+/// The word the JSON export uses for a session's status.
+pub fn status_word(status: SessionStatus) -> &'static str {
+    match status {
+        SessionStatus::Active => "active",
+        SessionStatus::Completed => "completed",
+        SessionStatus::AutoClosed => "auto-closed",
+    }
+}

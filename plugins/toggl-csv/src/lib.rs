@@ -1,0 +1,181 @@
+//! The `toggl-csv` plugin: closed sessions as a Toggl Track time-entry import file.
+//!
+//! Toggl Track imports CSV with the columns below. Each closed session becomes one time entry:
+//!
+//! | Column | Value |
+//! |---|---|
+//! | User | the Discord username |
+//! | Email | empty: Clocky does not know it; Toggl assigns empty rows to the importing user |
+//! | Client | empty |
+//! | Project | the server's name (one project per server) |
+//! | Task | empty |
+//! | Description | `Clocky session <id>`, to find the entry in the JSON export |
+//! | Billable | `No` |
+//! | Start date | the check-in's date in the user's time zone, `YYYY-MM-DD` |
+//! | Start time | the check-in's time in the user's time zone, `HH:MM:SS` |
+//! | Duration | net worked time (breaks taken out), `HH:MM:SS` |
+//! | Tags | `Clocky`, plus `auto-closed` for sessions Clocky closed |
+//!
+//! Active sessions are left out: an entry needs a duration. The net time is placed at check-in,
+//! so an entry ends earlier than the session did when it had breaks.
+
+use std::collections::BTreeSet;
+
+use clocky_plugin_sdk::bindings::clocky::plugin::log::Level;
+use clocky_plugin_sdk::csv::CsvDocument;
+use clocky_plugin_sdk::local::LocalZone;
+use clocky_plugin_sdk::{
+    Document, ExportError, Profile, SessionRecord, SessionStatus, UserData, figures, source,
+};
+
+/// The plugin's name, as operators and users choose it.
+pub const NAME: &str = "toggl-csv";
+
+/// What operators and users are told the plugin makes.
+pub const DESCRIPTION: &str = "Your closed sessions as a Toggl Track import file: one time entry per session, in your time zone.";
+
+/// Toggl Track's import columns, in its order.
+pub const HEADER: [&str; 11] = [
+    "User",
+    "Email",
+    "Client",
+    "Project",
+    "Task",
+    "Description",
+    "Billable",
+    "Start date",
+    "Start time",
+    "Duration",
+    "Tags",
+];
+
+/// Builds the CSV for the user `source` answers for: one row per closed session.
+pub fn build(source: &mut impl UserData) -> Result<Document, ExportError> {
+    let profile = source.profile().map_err(ExportError::QueryFailed)?;
+    let zone = LocalZone::named(&profile.timezone);
+    if zone.fell_back() {
+        clocky_plugin_sdk::log(
+            Level::Warn,
+            &format!("unknown time zone {:?}; times are in UTC", profile.timezone),
+        );
+    }
+    let mut csv = CsvDocument::new(&HEADER)?;
+    let mut servers = BTreeSet::new();
+    for session in source::sessions(source) {
+        let session = session.map_err(ExportError::QueryFailed)?;
+        // An active session has no duration yet; timesheets only take finished entries.
+        let Some(net) = figures::of_session(&session).net_worked_minutes else {
+            continue;
+        };
+        let row = row(&profile, &zone, &session, net);
+        csv.row(row.iter().map(String::as_str))?;
+        servers.insert(session.server_id);
+    }
+    Ok(Document {
+        sessions_included: csv.rows(),
+        servers_included: u64::try_from(servers.len()).unwrap_or(u64::MAX),
+        bytes: csv.finish()?,
+    })
+}
+
+fn tags(session: &SessionRecord) -> String {
+    match session.status {
+        SessionStatus::AutoClosed => "Clocky, auto-closed".to_owned(),
+        _ => "Clocky".to_owned(),
+    }
+}
+
+fn row(profile: &Profile, zone: &LocalZone, session: &SessionRecord, net: u64) -> [String; 11] {
+    let start = zone.at(session.checked_in_at);
+    [
+        profile.username.clone(),
+        String::new(),
+        String::new(),
+        session.server_name.clone(),
+        String::new(),
+        format!("Clocky session {}", session.session_id),
+        "No".to_owned(),
+        start.format("%Y-%m-%d").to_string(),
+        start.format("%H:%M:%S").to_string(),
+        figures::hh_mm_ss(net),
+        tags(session),
+    ]
+}
+
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code, reason = "the export macro expands to the ABI glue")]
+mod guest {
+    use clocky_plugin_sdk::{Document, ExportError, ExportRequest, Guest, Host, PluginMetadata};
+
+    struct Plugin;
+
+    impl Guest for Plugin {
+        fn metadata() -> PluginMetadata {
+            PluginMetadata {
+                name: super::NAME.to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                media_type: "text/csv".to_owned(),
+                file_extension: "csv".to_owned(),
+                description: super::DESCRIPTION.to_owned(),
+            }
+        }
+
+        fn export(_request: ExportRequest) -> Result<Document, ExportError> {
+            super::build(&mut Host)
+        }
+    }
+
+    clocky_plugin_sdk::export_plugin!(Plugin);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clocky_plugin_sdk::Fixture;
+    use clocky_plugin_sdk::csv::read_rows;
+
+    #[test]
+    fn closed_sessions_become_toggl_entries_in_local_time() {
+        let document = build(&mut Fixture::sample()).unwrap();
+        let rows = read_rows(&document.bytes);
+        assert_eq!(rows[0], HEADER);
+        // Session 1: 09:00Z is 10:00 in Berlin in January; 510 min less a 60 min break.
+        assert_eq!(
+            rows[1],
+            [
+                "'@alice 🙂",
+                "",
+                "",
+                "'=Team \"A\", 🙂\nNight",
+                "",
+                "Clocky session 1",
+                "No",
+                "2025-01-15",
+                "10:00:00",
+                "07:30:00",
+                "Clocky",
+            ]
+        );
+        // Session 3: 21:30Z is 23:30 in Berlin in July; 105 min; closed by Clocky.
+        assert_eq!(
+            rows[2],
+            [
+                "'@alice 🙂",
+                "",
+                "",
+                "Side, project",
+                "",
+                "Clocky session 3",
+                "No",
+                "2025-07-15",
+                "23:30:00",
+                "01:45:00",
+                "Clocky, auto-closed",
+            ]
+        );
+        // The active session 4 has no duration and is left out.
+        assert_eq!(rows.len(), 3);
+        assert_eq!(document.sessions_included, 2);
+        assert_eq!(document.servers_included, 2);
+    }
+}
