@@ -39,7 +39,7 @@ pub struct App {
 
 impl App {
     /// Opens the database (creating and migrating it), builds the sandbox and loads the plugins:
-    /// the built-in data export, then every `*.wasm` in `plugins.dir`. A plugin that fails to
+    /// the built-in plugins, then every `*.wasm` in `plugins.dir`. A plugin that fails to
     /// load is logged and skipped; the others still serve.
     pub async fn open(config: Config, clock: SharedClock) -> anyhow::Result<App> {
         let db = Db::connect(&config.database_url())
@@ -47,17 +47,22 @@ impl App {
             .context("failed to open the database")?;
         let limits = Limits::from_config(&config.plugins, config.exports.page_size);
         // The compilation cache insists on an absolute folder.
-        let cache = std::path::absolute(config.data_dir.join("plugin-cache"))
-            .context("failed to resolve the data folder")?;
+        let cache_dir = match &config.plugins.cache_dir {
+            Some(dir) => dir.clone(),
+            None => config.data_dir.join("plugin-cache"),
+        };
+        let cache = std::path::absolute(cache_dir).context("failed to resolve the data folder")?;
         let runtime = PluginRuntime::new(limits, Some(&cache))
             .context("failed to start the plugin sandbox")?;
 
         let mut loaded: BTreeMap<String, Arc<Plugin>> = BTreeMap::new();
-        let builtin = runtime
-            .load(crate::BUILTIN_DATA_EXPORT.to_vec())
-            .await
-            .context("the built-in data-export plugin failed to load")?;
-        loaded.insert(builtin.metadata.name.clone(), Arc::new(builtin));
+        for component in crate::BUILTIN_PLUGINS {
+            let builtin = runtime
+                .load(component.to_vec())
+                .await
+                .context("a built-in plugin failed to load")?;
+            loaded.insert(builtin.metadata.name.clone(), Arc::new(builtin));
+        }
         if let Some(dir) = &config.plugins.dir {
             load_folder(&runtime, dir, &mut loaded).await?;
         }

@@ -188,9 +188,13 @@ impl Default for TrackingConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginConfig {
-    /// Extra plugin components (`*.wasm`) to load besides the built-in data export. A plugin
-    /// here named `data-export` replaces the built-in one.
+    /// Extra plugin components (`*.wasm`) to load besides the built-in ones. A plugin here
+    /// with the name of a built-in one (`data-export`, say) replaces it.
     pub dir: Option<PathBuf>,
+    /// Where compiled plugins are cached, keyed by the component's contents and the engine's
+    /// settings; `data_dir/plugin-cache` when unset. Several hosts may share one: compiling a
+    /// large component takes long enough to slow every start.
+    pub cache_dir: Option<PathBuf>,
     /// CPU time a plugin may spend in its own code per export, in milliseconds. Protects the
     /// worker from plugins that loop; time spent waiting on host queries does not count.
     pub cpu_ms: u64,
@@ -211,6 +215,7 @@ impl Default for PluginConfig {
     fn default() -> Self {
         PluginConfig {
             dir: None,
+            cache_dir: None,
             cpu_ms: 10_000,
             // The guide tells users that the largest exports may take up to 20 minutes.
             wall_seconds: 1200,

@@ -55,7 +55,8 @@ async fn an_unknown_format_is_refused_with_the_formats_there_are() {
     );
     assert_eq!(
         error.user_message(),
-        "there is no export format called \"csv\"; available: data-export"
+        "there is no export format called \"csv\"; available: clockify-csv, data-export, \
+         harvest-csv, sessions-csv, toggl-csv"
     );
     // Nothing was queued.
     assert_eq!(host.count_rows(PersonalTable::ExportJobs, ALICE).await, 0);

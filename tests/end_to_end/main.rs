@@ -15,6 +15,7 @@
 //! - `plugins`: plugins that trap or loop, while the host keeps serving.
 //! - `jobs`: one export in progress per user, and erasing a user.
 //! - `harness`: the harness's own checks, so a broken checker cannot pass everything.
+//! - `formats`: the built-in CSV formats through the real host, against the JSON export.
 //! - `discord`: the bot on the fake Discord: commands, `/data-export` by DM, retries.
 //! - `discord_fake`: the fake Discord against the real serenity client and its models.
 
@@ -22,6 +23,7 @@ mod discord;
 mod discord_fake;
 mod document;
 mod downloads;
+mod formats;
 mod harness;
 mod jobs;
 mod paging;

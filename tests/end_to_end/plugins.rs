@@ -29,7 +29,15 @@ async fn a_plugin_that_traps_fails_its_job_alone_and_leaves_nothing_to_download(
         .await;
     assert_eq!(
         host.app.exporter.formats(),
-        ["data-export", "looper", "trapper"]
+        [
+            "clockify-csv",
+            "data-export",
+            "harvest-csv",
+            "looper",
+            "sessions-csv",
+            "toggl-csv",
+            "trapper"
+        ]
     );
     // The trapper traps after reading its first page, so give it a page to read.
     host.session(
