@@ -1,4 +1,5 @@
-//! Builds the fixture plugins the end-to-end tests load, and the real data-export plugin.
+//! Builds the fixture plugins the end-to-end tests load, and the plugin template, which a test
+//! loads so that the template the plugin guide starts from is known to build and work.
 
 use std::path::PathBuf;
 
@@ -7,11 +8,20 @@ fn main() {
     let root = manifest_dir
         .parent()
         .expect("the tests crate sits in the workspace");
-    let packages = ["clocky-fixture-trapper", "clocky-fixture-looper"];
-    let built = clocky_plugin_build::build(root, &packages, &["tests/plugins"]);
+    let packages = [
+        "clocky-fixture-trapper",
+        "clocky-fixture-looper",
+        "clocky-plugin-template",
+    ];
+    let watched = ["tests/plugins", "plugins/template", "plugins/sdk"];
+    let built = clocky_plugin_build::build(root, &packages, &watched);
     println!(
         "cargo:rustc-env=FIXTURE_TRAPPER_WASM={}",
         built[0].display()
     );
     println!("cargo:rustc-env=FIXTURE_LOOPER_WASM={}", built[1].display());
+    println!(
+        "cargo:rustc-env=FIXTURE_TEMPLATE_WASM={}",
+        built[2].display()
+    );
 }

@@ -3,6 +3,7 @@
 
 use clocky::tracking::Member;
 use clocky_plugin_sdk::csv::read_rows;
+use clocky_tests::fixtures::TEMPLATE_WASM;
 use clocky_tests::{TestHost, server, user};
 
 const ALICE: u64 = 123_456_789_012_345_678;
@@ -32,6 +33,7 @@ const TRICKY: &str = "=Team \"A\", 🙂\nNight";
 /// read in pages of two so that every plugin has to follow cursors.
 async fn alice() -> TestHost {
     let host = TestHost::builder()
+        .plugin(TEMPLATE_WASM)
         .now("2025-07-20T12:00:00Z")
         .page_size(2)
         .start()
@@ -158,4 +160,32 @@ async fn timesheet_formats_show_net_time_at_the_local_check_in() {
     assert_eq!(rows[1][5..7], ["8.50", "'=alice"]);
     assert_eq!(rows[2][5], "1.50");
     assert_eq!(rows.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugin_template_builds_loads_and_exports() {
+    let host = alice().await;
+    assert!(
+        host.app
+            .exporter
+            .formats()
+            .contains(&"hours-by-server".to_owned())
+    );
+    let exported = host.export_as(ALICE, Some("hours-by-server")).await;
+    let rows = read_rows(&exported.bytes);
+    // Side: 105 - 15 = 90 minutes (1.50 h) in two sessions, one of them active; Work: 510
+    // minutes (8.50 h). Rows come by server id, and SIDE's id is the smaller.
+    assert_eq!(
+        rows,
+        [
+            vec!["server_id", "server_name", "hours", "sessions"],
+            vec![SIDE.to_string().as_str(), "Side, project", "1.50", "2"],
+            vec![
+                WORK.to_string().as_str(),
+                &format!("'{TRICKY}"),
+                "8.50",
+                "1"
+            ],
+        ]
+    );
 }

@@ -43,6 +43,9 @@ pub mod fixtures {
     pub const TRAPPER_WASM: &str = env!("FIXTURE_TRAPPER_WASM");
     /// Loops forever without calling the host.
     pub const LOOPER_WASM: &str = env!("FIXTURE_LOOPER_WASM");
+    /// The plugin template of `plugins/template` (`hours-by-server`), as a plugin author
+    /// starts from it.
+    pub const TEMPLATE_WASM: &str = env!("FIXTURE_TEMPLATE_WASM");
 }
 
 /// Where a host's clock starts unless the test says otherwise: 2025-01-15T15:45:00Z, the
