@@ -14,6 +14,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::export::{Exporter, FreeAllowance, PluginSet};
+use crate::plugin::folder::PluginFolder;
 use crate::plugin::{Limits, Plugin, PluginRuntime};
 use crate::storage::ExportStorage;
 use crate::tracking::Tracker;
@@ -35,6 +36,8 @@ pub struct App {
     pub runtime: PluginRuntime,
     /// Active plugins by name.
     pub plugins: PluginSet,
+    /// The plugins embedded in the binary, by name: what a removed folder plugin falls back to.
+    pub builtins: BTreeMap<String, Arc<Plugin>>,
 }
 
 impl App {
@@ -55,18 +58,26 @@ impl App {
         let runtime = PluginRuntime::new(limits, Some(&cache))
             .context("failed to start the plugin sandbox")?;
 
-        let mut loaded: BTreeMap<String, Arc<Plugin>> = BTreeMap::new();
+        let mut builtins: BTreeMap<String, Arc<Plugin>> = BTreeMap::new();
         for component in crate::BUILTIN_PLUGINS {
             let builtin = runtime
                 .load(component.to_vec())
                 .await
                 .context("a built-in plugin failed to load")?;
-            loaded.insert(builtin.metadata.name.clone(), Arc::new(builtin));
+            builtins.insert(builtin.metadata.name.clone(), Arc::new(builtin));
         }
+        let plugins: PluginSet = Arc::new(RwLock::new(builtins.clone()));
         if let Some(dir) = &config.plugins.dir {
-            load_folder(&runtime, dir, &mut loaded).await?;
+            PluginFolder::new(
+                dir.clone(),
+                runtime.clone(),
+                plugins.clone(),
+                builtins.clone(),
+            )
+            .load_all()
+            .await
+            .with_context(|| format!("failed to read the plugin folder {}", dir.display()))?;
         }
-        let plugins: PluginSet = Arc::new(RwLock::new(loaded));
 
         let storage = ExportStorage::local(&config.storage_path())
             .context("failed to open export storage")?;
@@ -95,6 +106,7 @@ impl App {
             exporter,
             runtime,
             plugins,
+            builtins,
         })
     }
 
@@ -114,6 +126,27 @@ impl App {
         let mut background = tokio::task::JoinSet::new();
         for _ in 0..self.config.exports.concurrency {
             background.spawn(work(self.exporter.clone()));
+        }
+        if let Some(dir) = self.config.plugins.dir.clone()
+            && self.config.plugins.watch
+        {
+            // Read the folder again, so that what changed since `open` is picked up and the
+            // watcher knows which file provides which plugin.
+            let mut folder = PluginFolder::new(
+                dir,
+                self.runtime.clone(),
+                self.plugins.clone(),
+                self.builtins.clone(),
+            );
+            folder
+                .load_all()
+                .await
+                .context("failed to read the plugin folder")?;
+            background.spawn(async move {
+                if let Err(error) = folder.watch().await {
+                    tracing::error!(%error, "cannot watch the plugin folder; changes need a restart");
+                }
+            });
         }
         background.spawn(sweep(
             self.tracker.clone(),
@@ -151,35 +184,6 @@ impl App {
         background.shutdown().await;
         outcome
     }
-}
-
-async fn load_folder(
-    runtime: &PluginRuntime,
-    dir: &std::path::Path,
-    loaded: &mut BTreeMap<String, Arc<Plugin>>,
-) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("failed to read the plugin folder {}", dir.display()))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|ext| ext != "wasm") {
-            continue;
-        }
-        let outcome = match std::fs::read(&path) {
-            Ok(bytes) => runtime.load(bytes).await.map_err(anyhow::Error::from),
-            Err(error) => Err(error.into()),
-        };
-        match outcome {
-            Ok(plugin) => {
-                tracing::info!(path = %path.display(), plugin = %plugin.metadata.name, "plugin added");
-                loaded.insert(plugin.metadata.name.clone(), Arc::new(plugin));
-            }
-            Err(error) => {
-                tracing::error!(path = %path.display(), error = %format!("{error:#}"), "plugin refused")
-            }
-        }
-    }
-    Ok(())
 }
 
 /// How long an idle worker waits before looking at the queue again.

@@ -195,6 +195,9 @@ pub struct PluginConfig {
     /// settings; `data_dir/plugin-cache` when unset. Several hosts may share one: compiling a
     /// large component takes long enough to slow every start.
     pub cache_dir: Option<PathBuf>,
+    /// Whether `clocky serve` watches `dir` and swaps plugins in and out as files appear,
+    /// change or go, without a restart. A file that fails to load changes nothing.
+    pub watch: bool,
     /// CPU time a plugin may spend in its own code per export, in milliseconds. Protects the
     /// worker from plugins that loop; time spent waiting on host queries does not count.
     pub cpu_ms: u64,
@@ -216,6 +219,7 @@ impl Default for PluginConfig {
         PluginConfig {
             dir: None,
             cache_dir: None,
+            watch: true,
             cpu_ms: 10_000,
             // The guide tells users that the largest exports may take up to 20 minutes.
             wall_seconds: 1200,

@@ -16,6 +16,7 @@
 //! - `jobs`: one export in progress per user, and erasing a user.
 //! - `harness`: the harness's own checks, so a broken checker cannot pass everything.
 //! - `formats`: the built-in CSV formats through the real host, against the JSON export.
+//! - `hot_swap`: plugins replaced, refused and removed on a running host.
 //! - `discord`: the bot on the fake Discord: commands, `/data-export` by DM, retries.
 //! - `discord_fake`: the fake Discord against the real serenity client and its models.
 
@@ -25,6 +26,7 @@ mod document;
 mod downloads;
 mod formats;
 mod harness;
+mod hot_swap;
 mod jobs;
 mod paging;
 mod plugins;

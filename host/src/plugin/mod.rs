@@ -24,6 +24,7 @@
 //! `wasm32-wasip2` imports a few of them even when a plugin never touches a file.
 
 mod capability;
+pub mod folder;
 pub mod limits;
 
 use std::fmt;

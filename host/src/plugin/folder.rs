@@ -1,0 +1,223 @@
+//! The operator's plugin folder, loaded at start-up and, while the server runs, watched.
+//!
+//! Each `*.wasm` file in `plugins.dir` is a plugin. Loading one means reading it, hashing it,
+//! compiling it (the engine's cache skips that for contents it has compiled before), checking
+//! it against the `exporter-plugin` world and asking for its metadata, all in
+//! [`PluginRuntime::load`]. Only a plugin that passes every step is made active, by replacing
+//! the entry of its name in the [`PluginSet`] under one write lock: the swap is atomic, and an
+//! export that already took the previous version keeps its `Arc` and finishes on it.
+//!
+//! A file that fails any step changes nothing: the version already serving keeps serving, and
+//! the reason is logged with the file's path. Removing a file removes its plugin, bringing back
+//! the built-in plugin of that name if there is one.
+//!
+//! Operators should write a new version elsewhere and rename it into the folder, which is
+//! atomic. A file copied in place is seen while it is being written; the watcher waits for the
+//! folder to be quiet for [`QUIET`] first, and if it still reads a partial file, compiling that
+//! fails harmlessly and the last write's event loads the whole one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify_debouncer_mini::notify::RecursiveMode;
+use notify_debouncer_mini::{DebounceEventResult, new_debouncer};
+
+use super::{Plugin, PluginError, PluginRuntime};
+use crate::export::PluginSet;
+
+/// How long the folder must be quiet before changed files are read.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// What happened to one file.
+#[derive(Debug)]
+pub enum Change {
+    /// The plugin became active (new, or replacing another version).
+    Activated {
+        /// Its name.
+        name: String,
+        /// Hex SHA-256 of the component.
+        sha256: String,
+    },
+    /// The file holds exactly what is already active under its name.
+    Unchanged,
+    /// The file was refused; whatever served before still serves.
+    Refused(PluginError),
+    /// The file could not be read.
+    Unreadable(std::io::Error),
+    /// The file is gone and its plugin with it (or the built-in one is back).
+    Removed {
+        /// The plugin's name.
+        name: String,
+    },
+    /// Not a plugin file, or a file removed that had not loaded.
+    Ignored,
+}
+
+/// The folder's plugins and where each came from.
+#[derive(Debug)]
+pub struct PluginFolder {
+    dir: PathBuf,
+    runtime: PluginRuntime,
+    plugins: PluginSet,
+    builtins: BTreeMap<String, Arc<Plugin>>,
+    /// Which plugin each loaded file provides.
+    loaded_from: HashMap<PathBuf, String>,
+}
+
+impl PluginFolder {
+    /// A folder whose plugins go into `plugins`, over the `builtins` already there.
+    pub fn new(
+        dir: PathBuf,
+        runtime: PluginRuntime,
+        plugins: PluginSet,
+        builtins: BTreeMap<String, Arc<Plugin>>,
+    ) -> PluginFolder {
+        PluginFolder {
+            dir,
+            runtime,
+            plugins,
+            builtins,
+            loaded_from: HashMap::new(),
+        }
+    }
+
+    /// Loads every `*.wasm` in the folder, in name order.
+    pub async fn load_all(&mut self) -> std::io::Result<()> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
+            .flatten()
+            .map(|entry| entry.path())
+            .collect();
+        paths.sort();
+        for path in paths {
+            self.refresh(&path).await;
+        }
+        Ok(())
+    }
+
+    /// Brings the plugin set in line with the file at `path`, and logs what happened.
+    pub async fn refresh(&mut self, path: &Path) -> Change {
+        if path.extension().is_none_or(|ext| ext != "wasm") {
+            return Change::Ignored;
+        }
+        let change = match std::fs::read(path) {
+            Ok(bytes) => self.load(path, bytes).await,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => self.remove(path),
+            Err(error) => Change::Unreadable(error),
+        };
+        let file = path.display();
+        match &change {
+            Change::Activated { name, sha256 } => {
+                tracing::info!(path = %file, plugin = %name, %sha256, "plugin activated");
+            }
+            Change::Refused(error) => tracing::error!(
+                path = %file,
+                error = %error,
+                "plugin refused; the version already active keeps serving"
+            ),
+            Change::Unreadable(error) => {
+                tracing::error!(path = %file, %error, "plugin file unreadable");
+            }
+            Change::Removed { name } => {
+                tracing::info!(path = %file, plugin = %name, "plugin removed");
+            }
+            Change::Unchanged | Change::Ignored => {}
+        }
+        change
+    }
+
+    async fn load(&mut self, path: &Path, bytes: Vec<u8>) -> Change {
+        let plugin = match self.runtime.load(bytes).await {
+            Ok(plugin) => plugin,
+            Err(error) => return Change::Refused(error),
+        };
+        let name = plugin.metadata.name.clone();
+        let sha256 = plugin.sha256.clone();
+        let unchanged = {
+            let mut active = self
+                .plugins
+                .write()
+                .unwrap_or_else(|poison| poison.into_inner());
+            let unchanged = active
+                .get(&name)
+                .is_some_and(|current| current.sha256 == sha256);
+            if !unchanged {
+                active.insert(name.clone(), Arc::new(plugin));
+            }
+            unchanged
+        };
+        // Recorded even when unchanged: the file provides the plugin, so removing the file
+        // must remove it. A file rewritten to provide another plugin no longer provides its
+        // old one.
+        if let Some(previous) = self.loaded_from.insert(path.to_owned(), name.clone())
+            && previous != name
+        {
+            self.restore(&previous);
+        }
+        if unchanged {
+            Change::Unchanged
+        } else {
+            Change::Activated { name, sha256 }
+        }
+    }
+
+    fn remove(&mut self, path: &Path) -> Change {
+        match self.loaded_from.remove(path) {
+            Some(name) => {
+                self.restore(&name);
+                Change::Removed { name }
+            }
+            None => Change::Ignored,
+        }
+    }
+
+    /// Puts back the built-in plugin called `name`, or drops the name, unless another file
+    /// in the folder still provides it.
+    fn restore(&mut self, name: &str) {
+        if self.loaded_from.values().any(|provided| provided == name) {
+            return;
+        }
+        let mut active = self
+            .plugins
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match self.builtins.get(name) {
+            Some(builtin) => {
+                active.insert(name.to_owned(), Arc::clone(builtin));
+            }
+            None => {
+                active.remove(name);
+            }
+        }
+    }
+
+    /// Watches the folder until the task is dropped, refreshing each file that changes.
+    /// Returns an error when the folder cannot be watched at all.
+    pub async fn watch(mut self) -> Result<(), notify_debouncer_mini::notify::Error> {
+        let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<DebounceEventResult>();
+        let mut debouncer = new_debouncer(QUIET, move |event| {
+            // The receiver is gone only when this task stopped.
+            let _ = sender.send(event);
+        })?;
+        debouncer
+            .watcher()
+            .watch(&self.dir, RecursiveMode::NonRecursive)?;
+        tracing::info!(dir = %self.dir.display(), "watching the plugin folder");
+
+        while let Some(batch) = changes.recv().await {
+            match batch {
+                Ok(events) => {
+                    let mut paths: Vec<PathBuf> = events.into_iter().map(|e| e.path).collect();
+                    paths.sort();
+                    paths.dedup();
+                    for path in paths {
+                        self.refresh(&path).await;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "the plugin folder watcher reported an error"),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! Plugins swapped on a running host: a renamed file becomes the active version while exports
+//! go on, a broken file changes nothing, and removing a file brings the built-in plugin back.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clocky_tests::fixtures::TEMPLATE_WASM;
+use clocky_tests::{TestHost, user};
+
+const ALICE: u64 = 123_456_789_012_345_678;
+const WORK: u64 = 987_654_321_098_765_432;
+
+/// How long a change may take to be seen: the watcher's quiet period plus a compile.
+const SWAP_WAIT: Duration = Duration::from_secs(20);
+
+/// The component with a custom section appended: the same plugin, other bytes, so another
+/// SHA-256. Custom sections may appear anywhere in a component and change nothing it does.
+fn variant(component: &[u8], tag: &str) -> Vec<u8> {
+    fn leb128(mut value: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = u8::try_from(value & 0x7f).expect("seven bits fit a byte");
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"clocky-test-variant";
+    let mut body = Vec::new();
+    leb128(name.len(), &mut body);
+    body.extend_from_slice(name);
+    body.extend_from_slice(tag.as_bytes());
+    let mut bytes = component.to_vec();
+    bytes.push(0);
+    leb128(body.len(), &mut bytes);
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+/// Writes `bytes` next to the folder and renames the file in, as operators are told to.
+fn install(dir: &Path, file: &str, bytes: &[u8]) {
+    let staging = dir.with_file_name(format!("{file}.staging"));
+    std::fs::write(&staging, bytes).expect("the staging file");
+    std::fs::rename(&staging, dir.join(file)).expect("the rename into the folder");
+}
+
+fn sha256_of(host: &TestHost, name: &str) -> Option<String> {
+    let active = host.app.plugins.read().expect("the plugin set");
+    active.get(name).map(|plugin| plugin.sha256.clone())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Waits until `check` holds, and returns how long that took.
+async fn until(what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < SWAP_WAIT,
+            "waited {SWAP_WAIT:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+fn plugin_dir(host: &TestHost) -> PathBuf {
+    host.app
+        .config
+        .plugins
+        .dir
+        .clone()
+        .expect("a plugin folder")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_file_becomes_the_active_version_while_exports_go_on() {
+    let host = TestHost::builder()
+        .now("2025-01-16T00:00:00Z")
+        .plugin(TEMPLATE_WASM)
+        .start()
+        .await;
+    host.session(
+        host.member(ALICE, WORK),
+        "2025-01-15T09:00:00Z",
+        "2025-01-15T17:00:00Z",
+    )
+    .await;
+    let serving = host.serve().await;
+    let dir = plugin_dir(&host);
+    let original = std::fs::read(TEMPLATE_WASM).expect("the template component");
+    assert_eq!(
+        sha256_of(&host, "hours-by-server"),
+        Some(sha256_hex(&original))
+    );
+
+    // A stream of exports in the new format runs while the file is replaced.
+    let exports = {
+        let exporter = host.app.exporter.clone();
+        tokio::spawn(async move {
+            let mut versions = Vec::new();
+            for _ in 0..15 {
+                let job = match exporter
+                    .request(user(ALICE), None, Some("hours-by-server"))
+                    .await
+                    .expect("a request")
+                {
+                    clocky::export::Requested::Queued(job) => job,
+                    other => panic!("not queued: {other:?}"),
+                };
+                let done = exporter
+                    .run(job.job_id)
+                    .await
+                    .expect("every export succeeds");
+                versions.push(done.plugin_version);
+            }
+            versions
+        })
+    };
+    let new = variant(&original, "v2");
+    install(&dir, "clocky_plugin_template.wasm", &new);
+    let took = until("the new version to serve", || {
+        sha256_of(&host, "hours-by-server") == Some(sha256_hex(&new))
+    })
+    .await;
+    eprintln!(
+        "renamed file to active version: {:.0} ms",
+        took.as_secs_f64() * 1e3
+    );
+    let versions = exports.await.expect("the export stream");
+    assert_eq!(versions.len(), 15, "no export was lost");
+
+    // An export after the swap runs the new version and still works.
+    let exported = host.export_as(ALICE, Some("hours-by-server")).await;
+    assert!(String::from_utf8_lossy(&exported.bytes).contains("8.00"));
+    serving.stop().await.expect("a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_file_changes_nothing_and_a_removed_one_brings_the_built_in_back() {
+    let host = TestHost::builder().plugin(TEMPLATE_WASM).start().await;
+    let serving = host.serve().await;
+    let dir = plugin_dir(&host);
+    let builtin_csv = sha256_of(&host, "sessions-csv").expect("the built-in CSV plugin");
+
+    // A replacement for a built-in plugin takes its place...
+    let replacement = variant(clocky::BUILTIN_PLUGINS[1], "replacement");
+    install(&dir, "sessions.wasm", &replacement);
+    until("the replacement to serve", || {
+        sha256_of(&host, "sessions-csv") == Some(sha256_hex(&replacement))
+    })
+    .await;
+
+    // ...a file that is not a component, and one cut off half-way, are refused...
+    install(&dir, "garbage.wasm", b"\0asm this is not a component");
+    let whole = variant(&std::fs::read(TEMPLATE_WASM).expect("the template"), "v3");
+    install(&dir, "truncated.wasm", &whole[..whole.len() / 2]);
+    // ...and the removal that follows them is seen, so they have been read by then.
+    std::fs::remove_file(dir.join("sessions.wasm")).expect("removing the replacement");
+    until("the built-in plugin to come back", || {
+        sha256_of(&host, "sessions-csv") == Some(builtin_csv.clone())
+    })
+    .await;
+    let original = sha256_hex(&std::fs::read(TEMPLATE_WASM).expect("the template"));
+    assert_eq!(sha256_of(&host, "hours-by-server"), Some(original));
+
+    // Removing the folder's only copy of a plugin that is not built in removes it.
+    std::fs::remove_file(dir.join("clocky_plugin_template.wasm")).expect("removing it");
+    until("the template plugin to go", || {
+        sha256_of(&host, "hours-by-server").is_none()
+    })
+    .await;
+    assert_eq!(
+        host.app.exporter.formats(),
+        [
+            "clockify-csv",
+            "data-export",
+            "harvest-csv",
+            "sessions-csv",
+            "toggl-csv"
+        ]
+    );
+    serving.stop().await.expect("a clean stop");
+}
