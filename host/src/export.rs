@@ -405,7 +405,10 @@ impl Exporter {
             return Ok(DiscordRequest::InProgress(job));
         }
 
-        let ready = q::newest_ready(&mut tx, user, now).await?;
+        // Only an export in the format asked for is delivered again.
+        let ready = q::newest_ready(&mut tx, user, now)
+            .await?
+            .filter(|job| job.format == format);
         if let Some(job) = &ready {
             let delivery = dq::delivery(&mut tx, job.job_id).await?;
             match delivery.map(|delivery| delivery.state) {

@@ -28,6 +28,10 @@ CREATE TABLE export_deliveries (
     claimed_at       INTEGER,
     delivered_at     INTEGER,
     detail           TEXT,
+    -- When an attempt of this round first ended without knowing whether Discord created the
+    -- message (a timeout, a broken connection). A retry is only safe while Discord still
+    -- remembers that attempt's nonce; after that the delivery ends `unknown`.
+    ambiguous_at     INTEGER,
     -- The interaction whose private reply is updated when the delivery ends. Discord accepts
     -- edits for 15 minutes; the token is cleared once used or expired.
     reply_token      TEXT,

@@ -880,3 +880,68 @@ async fn a_refused_bot_token_stops_the_server_with_its_error() {
     assert!(chain.to_lowercase().contains("authentication"), "{chain}");
     assert_eq!(fake.ready_sessions(), 0);
 }
+
+/// Regression: an export that expired without its DM ever arriving (DMs closed) counted as the
+/// user's free one, and a request in another format re-sent the old export instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_that_never_arrived_is_not_the_free_one_and_formats_are_not_mixed_up() {
+    let bot = Bot::start().await;
+    bot.host
+        .session(
+            bot.host.member(BOB, WORK),
+            "2025-01-14T08:00:00Z",
+            "2025-01-14T16:00:00Z",
+        )
+        .await;
+    bot.fake.close_dms(BOB);
+    let (first, _) = bot.command(&bob(), "data-export", vec![]).await;
+    bot.reply_edit(&first, |content| content.contains("couldn't send you a DM"))
+        .await;
+    bot.wait_delivery(BOB, DeliveryState::Closed).await;
+
+    // Another format is another export: not a re-delivery of the JSON one. The JSON export
+    // is still ready, so this one is a further request and asks first.
+    let format = vec![CommandOption::string("format", "sessions-csv")];
+    let (other, _) = bot.command(&bob(), "data-export", format).await;
+    bot.reply_edit(&other, |content| content.contains("administrative fee"))
+        .await;
+    assert_eq!(bot.jobs_of(BOB).await.len(), 1);
+
+    // A day later the undelivered export has expired. Bob opens his DMs and asks again: it is
+    // still his free export, queued at once.
+    bot.host.clock.advance(25 * 3600);
+    bot.host.app.exporter.sweep().await.expect("the sweep");
+    bot.fake.open_dms(BOB);
+    let (again, _) = bot.command(&bob(), "data-export", vec![]).await;
+    bot.reply_edit(&again, |content| content == GENERATING)
+        .await;
+    bot.fake.wait_for_dms(BOB, 1).await;
+    let jobs = bot.jobs_of(BOB).await;
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|job| !job.further_request));
+    bot.stop().await;
+}
+
+/// Regression: a reply longer than Discord's 2000 characters was refused, and the user got
+/// only the generic apology. The format option is now capped at 64 characters by Discord, and
+/// every reply is cut to fit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_never_exceeds_discords_length_limit() {
+    let bot = Bot::start().await;
+    let format = vec![CommandOption::string("format", &"x".repeat(60))];
+    let (export, _) = bot.command(&alice(), "data-export", format).await;
+    let reply = bot
+        .reply_edit(&export, |content| content.contains("no export format"))
+        .await;
+    let content = text(&reply["content"]);
+    assert!(content.chars().count() <= 2000, "{content}");
+    assert!(content.contains("data-export"), "{content}");
+    // The registered option tells Discord the limit.
+    let registered = bot.fake.global_commands();
+    let data_export = registered
+        .iter()
+        .find(|command| command["name"] == "data-export")
+        .expect("registered");
+    assert_eq!(data_export["options"][0]["max_length"], 64);
+    bot.stop().await;
+}

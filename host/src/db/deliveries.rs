@@ -82,6 +82,9 @@ pub struct DeliveryRow {
     pub delivered_at: Option<Timestamp>,
     /// Why the last attempt did not deliver, for the operator.
     pub detail: Option<String>,
+    /// When an attempt of this round first ended without knowing whether Discord created the
+    /// message.
+    pub ambiguous_at: Option<Timestamp>,
     /// The reply to update, while Discord still accepts edits.
     pub reply: Option<Reply>,
 }
@@ -96,6 +99,7 @@ struct RawDelivery {
     claimed_at: Option<i64>,
     delivered_at: Option<i64>,
     detail: Option<String>,
+    ambiguous_at: Option<i64>,
     reply_token: Option<String>,
     reply_expires_at: Option<i64>,
 }
@@ -113,6 +117,7 @@ impl TryFrom<RawDelivery> for DeliveryRow {
             claimed_at: raw.claimed_at,
             delivered_at: raw.delivered_at,
             detail: raw.detail,
+            ambiguous_at: raw.ambiguous_at,
             reply: match (raw.reply_token, raw.reply_expires_at) {
                 (Some(token), Some(expires_at)) => Some(Reply { token, expires_at }),
                 _ => None,
@@ -123,8 +128,8 @@ impl TryFrom<RawDelivery> for DeliveryRow {
 
 macro_rules! delivery_columns {
     () => {
-        "job_id, state, round, attempts, due_at, claimed_at, delivered_at, detail, reply_token, \
-         reply_expires_at"
+        "job_id, state, round, attempts, due_at, claimed_at, delivered_at, detail, ambiguous_at, \
+         reply_token, reply_expires_at"
     };
 }
 
@@ -142,7 +147,8 @@ pub async fn schedule(
          VALUES (?1, 'pending', ?2, ?3, ?4, ?2)
          ON CONFLICT (job_id) DO UPDATE SET
              state = 'pending', round = round + 1, attempts = 0, due_at = ?2, claimed_at = NULL,
-             delivered_at = NULL, detail = NULL, reply_token = ?3, reply_expires_at = ?4,
+             delivered_at = NULL, detail = NULL, ambiguous_at = NULL, reply_token = ?3,
+             reply_expires_at = ?4,
              updated_at = ?2",
     )
     .bind(job.0)
@@ -217,22 +223,26 @@ pub async fn finish(
     Ok(done.rows_affected() == 1)
 }
 
-/// Puts a `sending` delivery back to wait until `due_at` after a temporary error.
+/// Puts a `sending` delivery back to wait until `due_at` after a temporary error, keeping
+/// `ambiguous_at` (when an attempt first may or may not have arrived).
 pub async fn retry_at(
     conn: &mut SqliteConnection,
     job: JobId,
     due_at: Timestamp,
     detail: &str,
+    ambiguous_at: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<bool, DbError> {
     let done = sqlx::query(
-        "UPDATE export_deliveries SET state = 'pending', due_at = ?2, detail = ?3, updated_at = ?4
+        "UPDATE export_deliveries
+         SET state = 'pending', due_at = ?2, detail = ?3, updated_at = ?4, ambiguous_at = ?5
          WHERE job_id = ?1 AND state = 'sending'",
     )
     .bind(job.0)
     .bind(due_at)
     .bind(detail)
     .bind(now)
+    .bind(ambiguous_at)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -262,7 +272,7 @@ pub async fn recover_stalled(
 ) -> Result<(u64, u64), DbError> {
     let unknown = sqlx::query(
         "UPDATE export_deliveries
-         SET state = 'unknown', updated_at = ?2,
+         SET state = 'unknown', updated_at = ?2, reply_token = NULL, reply_expires_at = NULL,
              detail = 'the process sending it stopped; it may or may not have arrived'
          WHERE state = 'sending' AND claimed_at <= ?1",
     )

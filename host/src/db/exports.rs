@@ -238,7 +238,8 @@ pub async fn jobs_of(conn: &mut SqliteConnection, user: UserId) -> Result<Vec<Jo
 }
 
 /// How many of the user's exports requested at `since` or later count against the free
-/// allowance: every one that did not fail.
+/// allowance: every one that did not fail, except those that expired without their direct
+/// message ever arriving (the user never received them).
 pub async fn counted_since(
     conn: &mut SqliteConnection,
     user: UserId,
@@ -246,7 +247,9 @@ pub async fn counted_since(
 ) -> Result<u32, DbError> {
     let count: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM export_jobs
-         WHERE user_id = ?1 AND requested_at >= ?2 AND state <> 'failed'",
+         WHERE user_id = ?1 AND requested_at >= ?2 AND state <> 'failed'
+           AND NOT (state = 'expired' AND job_id IN (
+               SELECT job_id FROM export_deliveries WHERE state <> 'sent'))",
     )
     .bind(user.sql())
     .bind(since)

@@ -171,7 +171,7 @@ pub async fn leaderboard(
         .await?;
     let text = messages::leaderboard(&rows, period.describe());
     let reply = poise::CreateReply::default()
-        .content(text)
+        .content(messages::fit(&text))
         // A leaderboard names people; it never pings them.
         .allowed_mentions(serenity::CreateAllowedMentions::new());
     ctx.send(reply).await?;
@@ -264,7 +264,9 @@ fn refusal_or<T>(
 }
 
 async fn private(ctx: Context<'_>, text: String) -> Result<(), CommandError> {
-    let reply = poise::CreateReply::default().content(text).ephemeral(true);
+    let reply = poise::CreateReply::default()
+        .content(messages::fit(&text))
+        .ephemeral(true);
     ctx.send(reply).await?;
     Ok(())
 }

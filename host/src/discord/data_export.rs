@@ -34,6 +34,7 @@ pub async fn data_export(
     ctx: Context<'_>,
     #[description = "File format (default: data-export, the complete JSON document)"]
     #[autocomplete = "autocomplete_format"]
+    #[max_length = 64]
     format: Option<String>,
 ) -> Result<(), CommandError> {
     // Before anything else: Discord shows the user a private "thinking" reply at once.
@@ -139,7 +140,7 @@ async fn edit(
         .edit_response(
             ctx.http(),
             EditInteractionResponse::new()
-                .content(text)
+                .content(messages::fit(text))
                 .components(components),
         )
         .await?;

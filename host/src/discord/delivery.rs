@@ -17,9 +17,16 @@
 //! [`NONCE_WINDOW_SECONDS`] is not repeated at all: it ends `unknown`, and the user can run
 //! `/data-export` again to have the same export re-delivered.
 //!
+//! The same holds for retries within one process. An attempt that ends without an answer (a
+//! timeout, a broken connection) may have created the message; its time is kept in the row
+//! (`ambiguous_at`), and once the next attempt would fall outside the nonce window the delivery
+//! ends `unknown` instead of risking a second DM.
+//!
 //! Temporary errors (rate limits, Discord's 5xx answers, network failures) are retried with
 //! exponential backoff from the `backon` crate, the wait stored in the row so it survives a
-//! restart; permanent ones (DMs closed, unknown user) end the delivery at once.
+//! restart; permanent ones (DMs closed, unknown user) end the delivery at once. Every call to
+//! Discord is bounded by [`ATTEMPT_TIMEOUT`], so one connection that never answers cannot stall
+//! the worker.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,8 +56,8 @@ pub const CANNOT_MESSAGE_USER: isize = 50007;
 /// minutes"; two is on the safe side.
 pub const NONCE_WINDOW_SECONDS: i64 = 120;
 
-/// The longest one attempt may take before it is abandoned as a temporary failure.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest one call to Discord may take before it is abandoned as ambiguous.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A `sending` row older than this belongs to a process that stopped: an attempt that was
 /// still alive would have timed out by now.
@@ -68,8 +75,11 @@ pub enum Attempt {
     Closed(String),
     /// An error that will not go away by waiting.
     Permanent(String),
-    /// An error worth another attempt after a wait.
+    /// An error worth another attempt after a wait; Discord answered, so no message was made.
     Temporary(String),
+    /// No answer came (a timeout, a broken connection): Discord may or may not have created
+    /// the message. Retried only while its nonce still protects against a duplicate.
+    Ambiguous(String),
 }
 
 /// Sorts a failed Discord call into the attempt outcomes above.
@@ -88,8 +98,8 @@ pub fn classify(error: &serenity::Error) -> Attempt {
             }
         }
         // Network failures, and answers that could not be read: Discord may or may not have
-        // created the message, which the nonce makes safe to find out by trying again.
-        _ => Attempt::Temporary(detail),
+        // created the message, which the nonce makes safe to find out by trying again soon.
+        _ => Attempt::Ambiguous(detail),
     }
 }
 
@@ -236,20 +246,27 @@ async fn send_dm(http: &Http, job: &JobRow, delivery: &DeliveryRow, dm: CreateMe
     match sent {
         Ok(Ok(_)) => Attempt::Sent,
         Ok(Err(error)) => classify(&error),
-        Err(_) => Attempt::Temporary(format!(
+        Err(_) => Attempt::Ambiguous(format!(
             "Discord did not answer within {} seconds",
             ATTEMPT_TIMEOUT.as_secs()
         )),
     }
 }
 
-async fn edit_reply(http: &Http, token: &str, text: &str) -> Result<(), serenity::Error> {
-    EditInteractionResponse::new()
-        .content(text)
+/// Edits the private reply, within [`ATTEMPT_TIMEOUT`].
+async fn edit_reply(http: &Http, token: &str, text: &str) -> Result<(), String> {
+    let edit = EditInteractionResponse::new()
+        .content(messages::fit(text))
         .components(Vec::new())
-        .execute(http, token)
-        .await?;
-    Ok(())
+        .execute(http, token);
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, edit).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!(
+            "Discord did not answer within {} seconds",
+            ATTEMPT_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// Stores how the attempt ended and, when the delivery is over, updates the private reply.
@@ -262,6 +279,7 @@ async fn record(
 ) -> Result<(), ExportError> {
     let now = app.clock.now();
     let expires_at = job.expires_at.unwrap_or(now);
+    let ambiguous = matches!(attempt, Attempt::Ambiguous(_));
     let (state, detail, reply_text) = match attempt {
         Attempt::Sent => {
             tracing::info!(job_id = %job.job_id, "export delivered");
@@ -270,11 +288,10 @@ async fn record(
         }
         Attempt::Closed(detail) => {
             tracing::info!(job_id = %job.job_id, "the user does not accept DMs; export kept");
-            (
-                DeliveryState::Closed,
-                Some(detail),
-                Some(messages::dms_closed(expires_at)),
-            )
+            // A failed export's notice could not be shown either; its reply already said so
+            // or has expired, and "your export is ready" would be untrue.
+            let text = (job.state == JobState::Ready).then(|| messages::dms_closed(expires_at));
+            (DeliveryState::Closed, Some(detail), text)
         }
         Attempt::Permanent(detail) => {
             tracing::warn!(job_id = %job.job_id, %detail, "delivery failed");
@@ -282,23 +299,36 @@ async fn record(
                 (job.state == JobState::Ready).then(|| messages::delivery_failed(expires_at));
             (DeliveryState::Failed, Some(detail), text)
         }
-        Attempt::Temporary(detail) => match backoff(delivery.attempts) {
-            Some(wait) => {
-                let due_at = now + i64::try_from(wait.as_secs()).unwrap_or(i64::MAX).max(1);
-                tracing::warn!(job_id = %job.job_id, %detail, attempt = delivery.attempts, ?wait, "delivery will be retried");
-                let mut tx = app.db.write().await?;
-                dq::retry_at(&mut tx, job.job_id, due_at, &detail, now).await?;
-                tx.commit().await?;
-                return Ok(());
+        Attempt::Temporary(detail) | Attempt::Ambiguous(detail) => {
+            match retry(ambiguous, delivery, now) {
+                Retry::After(wait, ambiguous_at) => {
+                    let due_at = now + i64::try_from(wait.as_secs()).unwrap_or(i64::MAX).max(1);
+                    tracing::warn!(job_id = %job.job_id, %detail, attempt = delivery.attempts, ?wait, "delivery will be retried");
+                    let mut tx = app.db.write().await?;
+                    dq::retry_at(&mut tx, job.job_id, due_at, &detail, ambiguous_at, now).await?;
+                    tx.commit().await?;
+                    return Ok(());
+                }
+                // An earlier attempt may have arrived and Discord no longer recognises its nonce.
+                Retry::Lapsed => {
+                    let detail = format!(
+                        "not retried: an earlier attempt may have arrived, and Discord's duplicate \
+                     check has lapsed: {detail}"
+                    );
+                    tracing::warn!(job_id = %job.job_id, %detail, "delivery ends unknown");
+                    let text = (job.state == JobState::Ready)
+                        .then(|| messages::delivery_failed(expires_at));
+                    (DeliveryState::Unknown, Some(detail), text)
+                }
+                Retry::UsedUp => {
+                    let detail = format!("gave up after {} attempts: {detail}", delivery.attempts);
+                    tracing::error!(job_id = %job.job_id, %detail, "delivery failed");
+                    let text = (job.state == JobState::Ready)
+                        .then(|| messages::delivery_failed(expires_at));
+                    (DeliveryState::Failed, Some(detail), text)
+                }
             }
-            None => {
-                let detail = format!("gave up after {} attempts: {detail}", delivery.attempts);
-                tracing::error!(job_id = %job.job_id, %detail, "delivery failed");
-                let text =
-                    (job.state == JobState::Ready).then(|| messages::delivery_failed(expires_at));
-                (DeliveryState::Failed, Some(detail), text)
-            }
-        },
+        }
     };
 
     let mut tx = app.db.write().await?;
@@ -319,9 +349,70 @@ async fn record(
     Ok(())
 }
 
+/// What follows a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Another attempt after the wait, with the round's `ambiguous_at`.
+    After(Duration, Option<i64>),
+    /// No more attempts: one of this round may have arrived, and by the next attempt it
+    /// would be older than [`NONCE_WINDOW_SECONDS`].
+    Lapsed,
+    /// No more attempts: [`MAX_ATTEMPTS`] were made.
+    UsedUp,
+}
+
+fn retry(ambiguous: bool, delivery: &DeliveryRow, now: i64) -> Retry {
+    let Some(wait) = backoff(delivery.attempts) else {
+        return Retry::UsedUp;
+    };
+    let attempted_at = delivery.claimed_at.unwrap_or(now);
+    let ambiguous_at = delivery.ambiguous_at.or(ambiguous.then_some(attempted_at));
+    let next = now.saturating_add(i64::try_from(wait.as_secs()).unwrap_or(i64::MAX));
+    match ambiguous_at {
+        Some(since) if next.saturating_sub(since) > NONCE_WINDOW_SECONDS => Retry::Lapsed,
+        _ => Retry::After(wait, ambiguous_at),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(attempts: i64, claimed_at: i64, ambiguous_at: Option<i64>) -> DeliveryRow {
+        DeliveryRow {
+            job_id: crate::ids::JobId(1),
+            state: DeliveryState::Sending,
+            round: 1,
+            attempts,
+            due_at: claimed_at,
+            claimed_at: Some(claimed_at),
+            delivered_at: None,
+            detail: None,
+            ambiguous_at,
+            reply: None,
+        }
+    }
+
+    #[test]
+    fn an_ambiguous_attempt_is_retried_only_while_its_nonce_protects() {
+        // The first attempt timed out at t = 1000: the next one comes 5 to 10 s later, well
+        // inside the 120 s window, and the round remembers when the doubt began.
+        match retry(true, &row(1, 1000, None), 1020) {
+            Retry::After(_, Some(1000)) => {}
+            other => panic!("{other:?}"),
+        }
+        // The fifth attempt, 150 s after the doubtful one: the next would be outside it.
+        assert_eq!(retry(false, &row(5, 1150, Some(1000)), 1150), Retry::Lapsed);
+        // Without any doubtful attempt, 5xx answers are retried for the whole schedule.
+        assert!(matches!(
+            retry(false, &row(5, 1150, None), 1150),
+            Retry::After(_, None)
+        ));
+        assert_eq!(
+            retry(false, &row(MAX_ATTEMPTS, 5000, None), 5000),
+            Retry::UsedUp
+        );
+    }
 
     #[test]
     fn backoff_grows_and_stops_after_the_last_attempt() {

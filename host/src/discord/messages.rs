@@ -46,6 +46,20 @@ pub const DOWNLOAD_LABEL: &str = "Download Export";
 /// Title of the direct message, as in the guide.
 pub const READY_TITLE: &str = "📥 Your Data Export is Ready";
 
+/// Discord's limit on a message's text, in characters.
+pub const MAX_CONTENT: usize = 2000;
+
+/// `text` cut to fit one Discord message, ending in an ellipsis when cut. Discord refuses a
+/// longer message outright, and a refused reply would leave the user with no answer at all.
+pub fn fit(text: &str) -> String {
+    if text.chars().count() <= MAX_CONTENT {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(MAX_CONTENT - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// `<t:…:f>`: date and time, in the reader's zone.
 pub fn when(at: Timestamp) -> String {
     format!("<t:{at}:f>")
@@ -320,6 +334,16 @@ fn capitalized(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_replies_are_cut_to_discords_limit() {
+        assert_eq!(fit("short"), "short");
+        let exact = "é".repeat(MAX_CONTENT);
+        assert_eq!(fit(&exact), exact);
+        let cut = fit(&"🙂".repeat(MAX_CONTENT + 1));
+        assert_eq!(cut.chars().count(), MAX_CONTENT);
+        assert!(cut.ends_with("🙂…"));
+    }
     use crate::ids::JobId;
 
     #[test]
