@@ -56,8 +56,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// Waits until `check` holds, and returns how long that took.
-async fn until(what: &str, mut check: impl FnMut() -> bool) -> Duration {
+/// Waits until `check` holds.
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
     let started = Instant::now();
     while !check() {
         assert!(
@@ -66,7 +66,6 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) -> Duration {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    started.elapsed()
 }
 
 fn plugin_dir(host: &TestHost) -> PathBuf {
@@ -124,14 +123,13 @@ async fn a_renamed_file_becomes_the_active_version_while_exports_go_on() {
     };
     let new = variant(&original, "v2");
     install(&dir, "clocky_plugin_template.wasm", &new);
-    let took = until("the new version to serve", || {
+    // The figure is not reported here: the host may still be reading the folder at start-up
+    // when the file arrives. The time from a rename to the new version serving is measured
+    // against a running `clocky serve` instead.
+    until("the new version to serve", || {
         sha256_of(&host, "hours-by-server") == Some(sha256_hex(&new))
     })
     .await;
-    eprintln!(
-        "renamed file to active version: {:.0} ms",
-        took.as_secs_f64() * 1e3
-    );
     let versions = exports.await.expect("the export stream");
     assert_eq!(versions.len(), 15, "no export was lost");
 
