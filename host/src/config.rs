@@ -282,13 +282,18 @@ impl Config {
         if self.exports.free_period_days == 0 || self.exports.free_period_days > 3660 {
             return invalid("exports.free_period_days must be between 1 and 3660");
         }
-        if self
-            .discord
-            .token
-            .as_deref()
-            .is_some_and(|token| token.trim().is_empty() || token.contains(char::is_whitespace))
-        {
-            return invalid("discord.token must be the bot token, without spaces");
+        if let Some(token) = self.discord.token.as_deref() {
+            if token.trim().is_empty() || token.contains(char::is_whitespace) {
+                return invalid("discord.token must be the bot token, without spaces");
+            }
+            // Checked here because a malformed token only fails once Discord is reached, and
+            // while it cannot be reached the client retries without end.
+            if serenity::utils::validate_token(token).is_err() {
+                return invalid(
+                    "discord.token does not look like a bot token: copy it from the developer \
+                     portal's Bot page (three parts separated by dots)",
+                );
+            }
         }
         if self.exports.concurrency > MAX_CONCURRENCY {
             return invalid("exports.concurrency must be at most 64");
@@ -415,6 +420,18 @@ mod tests {
             assert!(error.contains("in-memory"), "{error}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_malformed_bot_token_is_refused_before_connecting() {
+        for token in ["abc", "a.b", "a..c", "a.b.c.d", "has space.b.c"] {
+            let mut config = Config::default();
+            config.discord.token = Some(token.to_owned());
+            assert!(config.validate().is_err(), "{token:?} was accepted");
+        }
+        let mut config = Config::default();
+        config.discord.token = Some("MTIzNDU2.GhIjKl.mnopqrstuvwxyz".to_owned());
+        config.validate().expect("a token of the portal's shape");
     }
 
     #[test]

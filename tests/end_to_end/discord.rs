@@ -859,7 +859,7 @@ async fn a_refused_bot_token_stops_the_server_with_its_error() {
     let fake = FakeDiscord::start().await;
     let host = TestHost::builder()
         .discord(fake.api_base())
-        .discord_token("not-the-bot-token")
+        .discord_token("bm90LXRoZQ.bot.token")
         .start()
         .await;
     let serving = host.serve().await;
