@@ -15,6 +15,8 @@
 //! - [`local`]: a user's time zone, for formats that want local dates and times.
 //! - [`csv`]: a CSV writer that escapes by the book and neutralises cells a spreadsheet would run
 //!   as formulas.
+//! - [`timesheet`]: the walk shared by timesheet imports (one row per closed session, local
+//!   times), so that such a format only says how a session becomes a row.
 //!
 //! What a plugin may read is decided by the host: the queries answer for the one user the export
 //! is for, and nothing here can widen that. `docs/plugin-guide.md` walks through a whole plugin.
@@ -40,6 +42,7 @@ pub mod figures;
 pub mod fixture;
 pub mod local;
 pub mod source;
+pub mod timesheet;
 
 pub use bindings::clocky::plugin::types::{
     BreakPage, BreakRecord, Profile, QueryError, ServerRecord, SessionPage, SessionRecord,

@@ -19,13 +19,9 @@
 //! Active sessions are left out: an entry needs a duration. The net time is placed at check-in,
 //! so an entry ends earlier than the session did when it had breaks.
 
-use std::collections::BTreeSet;
-
-use clocky_plugin_sdk::bindings::clocky::plugin::log::Level;
-use clocky_plugin_sdk::csv::CsvDocument;
 use clocky_plugin_sdk::local::LocalZone;
 use clocky_plugin_sdk::{
-    Document, ExportError, Profile, SessionRecord, SessionStatus, UserData, figures, source,
+    Document, ExportError, Profile, SessionRecord, UserData, figures, timesheet,
 };
 
 /// The plugin's name, as operators and users choose it.
@@ -51,38 +47,7 @@ pub const HEADER: [&str; 11] = [
 
 /// Builds the CSV for the user `source` answers for: one row per closed session.
 pub fn build(source: &mut impl UserData) -> Result<Document, ExportError> {
-    let profile = source.profile().map_err(ExportError::QueryFailed)?;
-    let zone = LocalZone::named(&profile.timezone);
-    if zone.fell_back() {
-        clocky_plugin_sdk::log(
-            Level::Warn,
-            &format!("unknown time zone {:?}; times are in UTC", profile.timezone),
-        );
-    }
-    let mut csv = CsvDocument::new(&HEADER)?;
-    let mut servers = BTreeSet::new();
-    for session in source::sessions(source) {
-        let session = session.map_err(ExportError::QueryFailed)?;
-        // An active session has no duration yet; timesheets only take finished entries.
-        let Some(net) = figures::of_session(&session).net_worked_minutes else {
-            continue;
-        };
-        let row = row(&profile, &zone, &session, net);
-        csv.row(row.iter().map(String::as_str))?;
-        servers.insert(session.server_id);
-    }
-    Ok(Document {
-        sessions_included: csv.rows(),
-        servers_included: u64::try_from(servers.len()).unwrap_or(u64::MAX),
-        bytes: csv.finish()?,
-    })
-}
-
-fn tags(session: &SessionRecord) -> String {
-    match session.status {
-        SessionStatus::AutoClosed => "Clocky, auto-closed".to_owned(),
-        _ => "Clocky".to_owned(),
-    }
+    timesheet::build(source, &HEADER, row)
 }
 
 fn row(profile: &Profile, zone: &LocalZone, session: &SessionRecord, net: u64) -> [String; 11] {
@@ -98,7 +63,7 @@ fn row(profile: &Profile, zone: &LocalZone, session: &SessionRecord, net: u64) -
         start.format("%Y-%m-%d").to_string(),
         start.format("%H:%M:%S").to_string(),
         figures::hh_mm_ss(net),
-        tags(session),
+        timesheet::tags(session),
     ]
 }
 
