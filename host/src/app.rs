@@ -130,18 +130,12 @@ impl App {
         if let Some(dir) = self.config.plugins.dir.clone()
             && self.config.plugins.watch
         {
-            // Read the folder again, so that what changed since `open` is picked up and the
-            // watcher knows which file provides which plugin.
-            let mut folder = PluginFolder::new(
+            let folder = PluginFolder::new(
                 dir,
                 self.runtime.clone(),
                 self.plugins.clone(),
                 self.builtins.clone(),
             );
-            folder
-                .load_all()
-                .await
-                .context("failed to read the plugin folder")?;
             background.spawn(async move {
                 if let Err(error) = folder.watch().await {
                     tracing::error!(%error, "cannot watch the plugin folder; changes need a restart");

@@ -105,7 +105,9 @@ async fn a_renamed_file_becomes_the_active_version_while_exports_go_on() {
             let mut versions = Vec::new();
             for _ in 0..15 {
                 let job = match exporter
-                    .request(user(ALICE), None, Some("hours-by-server"))
+                    // Claimed at creation, as `clocky export` does, so that the serving host's
+                    // own workers cannot take it first.
+                    .request_claimed(user(ALICE), None, Some("hours-by-server"))
                     .await
                     .expect("a request")
                 {
@@ -113,7 +115,7 @@ async fn a_renamed_file_becomes_the_active_version_while_exports_go_on() {
                     other => panic!("not queued: {other:?}"),
                 };
                 let done = exporter
-                    .run(job.job_id)
+                    .run_claimed(job.job_id)
                     .await
                     .expect("every export succeeds");
                 versions.push(done.plugin_version);

@@ -194,6 +194,10 @@ impl PluginFolder {
 
     /// Watches the folder until the task is dropped, refreshing each file that changes.
     /// Returns an error when the folder cannot be watched at all.
+    ///
+    /// The folder is read again once the watch is in place, so that a file that arrived since
+    /// start-up is picked up, and the watch learns which file provides which plugin. Reading it
+    /// before watching would miss a file renamed in between.
     pub async fn watch(mut self) -> Result<(), notify_debouncer_mini::notify::Error> {
         let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<DebounceEventResult>();
         let mut debouncer = new_debouncer(QUIET, move |event| {
@@ -204,6 +208,9 @@ impl PluginFolder {
             .watcher()
             .watch(&self.dir, RecursiveMode::NonRecursive)?;
         tracing::info!(dir = %self.dir.display(), "watching the plugin folder");
+        if let Err(error) = self.load_all().await {
+            tracing::error!(dir = %self.dir.display(), %error, "cannot read the plugin folder");
+        }
 
         while let Some(batch) = changes.recv().await {
             match batch {
