@@ -468,6 +468,10 @@ async fn a_further_export_within_the_year_asks_first_and_records_the_confirmatio
         .await;
     let dms = bot.fake.wait_for_dms(ALICE, 2).await;
     assert_eq!(dms.len(), 2);
+    // The delivery is recorded as sent just after the DM; until then a new request is told
+    // that the export is on its way, so wait for the reply that follows the record.
+    bot.reply_edit(&further, |content| content.contains("I've sent you a DM"))
+        .await;
 
     let jobs = bot.jobs_of(ALICE).await;
     assert_eq!(jobs.len(), 2);
