@@ -64,31 +64,7 @@ fn row(profile: &Profile, zone: &LocalZone, session: &SessionRecord, net: u64) -
     ]
 }
 
-#[cfg(target_arch = "wasm32")]
-#[allow(unsafe_code, reason = "the export macro expands to the ABI glue")]
-mod guest {
-    use clocky_plugin_sdk::{Document, ExportError, ExportRequest, Guest, Host, PluginMetadata};
-
-    struct Plugin;
-
-    impl Guest for Plugin {
-        fn metadata() -> PluginMetadata {
-            PluginMetadata {
-                name: super::NAME.to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                media_type: "text/csv".to_owned(),
-                file_extension: "csv".to_owned(),
-                description: super::DESCRIPTION.to_owned(),
-            }
-        }
-
-        fn export(_request: ExportRequest) -> Result<Document, ExportError> {
-            super::build(&mut Host)
-        }
-    }
-
-    clocky_plugin_sdk::export_plugin!(Plugin);
-}
+clocky_plugin_sdk::csv_plugin!(super::NAME, super::DESCRIPTION, super::build);
 
 #[cfg(test)]
 mod tests {

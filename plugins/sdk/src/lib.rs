@@ -72,3 +72,38 @@ pub fn status_word(status: SessionStatus) -> &'static str {
         SessionStatus::AutoClosed => "auto-closed",
     }
 }
+
+/// Makes a CSV format plugin's component export: its metadata (name, this crate's version,
+/// `text/csv`, `csv`, description) and `build(&mut Host)` as `export`. The arguments are the
+/// plugin's `NAME` and `DESCRIPTION` constants and its `build` function; the expansion only
+/// exists when compiling for `wasm32`. `plugins/template` spells the same glue out by hand.
+#[macro_export]
+macro_rules! csv_plugin {
+    ($name:expr, $description:expr, $build:path) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code, reason = "the export macro expands to the ABI glue")]
+        mod guest {
+            use $crate::{Document, ExportError, ExportRequest, Guest, Host, PluginMetadata};
+
+            struct Plugin;
+
+            impl Guest for Plugin {
+                fn metadata() -> PluginMetadata {
+                    PluginMetadata {
+                        name: $name.to_owned(),
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                        media_type: "text/csv".to_owned(),
+                        file_extension: "csv".to_owned(),
+                        description: $description.to_owned(),
+                    }
+                }
+
+                fn export(_request: ExportRequest) -> Result<Document, ExportError> {
+                    $build(&mut Host)
+                }
+            }
+
+            $crate::export_plugin!(Plugin);
+        }
+    };
+}

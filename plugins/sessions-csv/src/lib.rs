@@ -15,6 +15,9 @@ use clocky_plugin_sdk::{Document, ExportError, UserData, figures, source, status
 /// The plugin's name, as operators and users choose it.
 pub const NAME: &str = "sessions-csv";
 
+/// What operators and users are told the plugin makes.
+pub const DESCRIPTION: &str = "Your sessions as CSV, one row per session with the same fields and figures as the JSON export.";
+
 /// The columns, as the JSON export names a session's fields.
 pub const HEADER: [&str; 11] = [
     "session_id",
@@ -60,31 +63,7 @@ pub fn build(source: &mut impl UserData) -> Result<Document, ExportError> {
     })
 }
 
-#[cfg(target_arch = "wasm32")]
-#[allow(unsafe_code, reason = "the export macro expands to the ABI glue")]
-mod guest {
-    use clocky_plugin_sdk::{Document, ExportError, ExportRequest, Guest, Host, PluginMetadata};
-
-    struct Plugin;
-
-    impl Guest for Plugin {
-        fn metadata() -> PluginMetadata {
-            PluginMetadata {
-                name: super::NAME.to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                media_type: "text/csv".to_owned(),
-                file_extension: "csv".to_owned(),
-                description: "Your sessions as CSV, one row per session with the same fields and figures as the JSON export.".to_owned(),
-            }
-        }
-
-        fn export(_request: ExportRequest) -> Result<Document, ExportError> {
-            super::build(&mut Host)
-        }
-    }
-
-    clocky_plugin_sdk::export_plugin!(Plugin);
-}
+clocky_plugin_sdk::csv_plugin!(super::NAME, super::DESCRIPTION, super::build);
 
 #[cfg(test)]
 mod tests {
