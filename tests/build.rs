@@ -12,6 +12,9 @@ fn main() {
         "clocky-fixture-trapper",
         "clocky-fixture-looper",
         "clocky-plugin-template",
+        "clocky-fixture-hog",
+        "clocky-fixture-snooper",
+        "clocky-fixture-future",
     ];
     let watched = ["tests/plugins", "plugins/template", "plugins/sdk"];
     let built = clocky_plugin_build::build(root, &packages, &watched);
@@ -24,4 +27,10 @@ fn main() {
         "cargo:rustc-env=FIXTURE_TEMPLATE_WASM={}",
         built[2].display()
     );
+    println!("cargo:rustc-env=FIXTURE_HOG_WASM={}", built[3].display());
+    println!(
+        "cargo:rustc-env=FIXTURE_SNOOPER_WASM={}",
+        built[4].display()
+    );
+    println!("cargo:rustc-env=FIXTURE_FUTURE_WASM={}", built[5].display());
 }

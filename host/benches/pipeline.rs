@@ -382,9 +382,7 @@ impl Bench {
         let plugin = self
             .app
             .plugins
-            .read()
-            .ok()
-            .and_then(|set| set.get(DEFAULT_FORMAT).cloned())
+            .get(DEFAULT_FORMAT)
             .context("the data-export plugin is not loaded")?;
         let generated_at = self.app.clock.now();
         let mut phases = Phases {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture as _};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,8 +14,8 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::export::{Exporter, FreeAllowance, PluginSet};
-use crate::plugin::folder::PluginFolder;
-use crate::plugin::{Limits, Plugin, PluginRuntime};
+use crate::plugin::folder::{PluginFolder, SharedFolder};
+use crate::plugin::{Limits, Origin, Plugin, PluginRegistry, PluginRuntime};
 use crate::storage::ExportStorage;
 use crate::tracking::Tracker;
 
@@ -38,6 +38,8 @@ pub struct App {
     pub plugins: PluginSet,
     /// The plugins embedded in the binary, by name: what a removed folder plugin falls back to.
     pub builtins: BTreeMap<String, Arc<Plugin>>,
+    /// The operator's plugin folder, when `plugins.dir` is set.
+    pub folder: Option<SharedFolder>,
 }
 
 impl App {
@@ -60,24 +62,32 @@ impl App {
 
         let mut builtins: BTreeMap<String, Arc<Plugin>> = BTreeMap::new();
         for component in crate::BUILTIN_PLUGINS {
-            let builtin = runtime
+            let mut builtin = runtime
                 .load(component.to_vec())
                 .await
                 .context("a built-in plugin failed to load")?;
+            builtin.origin = Origin::Builtin;
             builtins.insert(builtin.metadata.name.clone(), Arc::new(builtin));
         }
-        let plugins: PluginSet = Arc::new(RwLock::new(builtins.clone()));
-        if let Some(dir) = &config.plugins.dir {
-            PluginFolder::new(
-                dir.clone(),
-                runtime.clone(),
-                plugins.clone(),
-                builtins.clone(),
-            )
-            .load_all()
-            .await
-            .with_context(|| format!("failed to read the plugin folder {}", dir.display()))?;
-        }
+        let plugins: PluginSet = Arc::new(PluginRegistry::new(
+            builtins.values().cloned(),
+            config.plugins.probation(),
+        ));
+        let folder = match &config.plugins.dir {
+            Some(dir) => {
+                let mut folder = PluginFolder::new(
+                    dir.clone(),
+                    runtime.clone(),
+                    plugins.clone(),
+                    builtins.clone(),
+                );
+                folder.load_all().await.with_context(|| {
+                    format!("failed to read the plugin folder {}", dir.display())
+                })?;
+                Some(Arc::new(tokio::sync::Mutex::new(folder)))
+            }
+            None => None,
+        };
 
         let storage = ExportStorage::local(&config.storage_path())
             .context("failed to open export storage")?;
@@ -107,6 +117,7 @@ impl App {
             runtime,
             plugins,
             builtins,
+            folder,
         })
     }
 
@@ -127,17 +138,11 @@ impl App {
         for _ in 0..self.config.exports.concurrency {
             background.spawn(work(self.exporter.clone()));
         }
-        if let Some(dir) = self.config.plugins.dir.clone()
+        if let Some(folder) = self.folder.clone()
             && self.config.plugins.watch
         {
-            let folder = PluginFolder::new(
-                dir,
-                self.runtime.clone(),
-                self.plugins.clone(),
-                self.builtins.clone(),
-            );
             background.spawn(async move {
-                if let Err(error) = folder.watch().await {
+                if let Err(error) = PluginFolder::watch(folder).await {
                     tracing::error!(%error, "cannot watch the plugin folder; changes need a restart");
                 }
             });
@@ -163,6 +168,22 @@ impl App {
                 futures::future::Either::Right(std::future::pending())
             }
         };
+
+        // The admin endpoint is bound before anything is served, so an address already in use
+        // stops the start rather than leaving operators without it.
+        if let Some(listen) = self.config.admin.listen {
+            let admin_listener = TcpListener::bind(listen).await.with_context(|| {
+                format!("failed to listen on {listen} for the admin endpoint (admin.listen)")
+            })?;
+            tracing::info!(%listen, "admin endpoint listening");
+            let admin = axum::serve(admin_listener, crate::admin::for_app(self))
+                .with_graceful_shutdown(shutdown.clone());
+            background.spawn(async move {
+                if let Err(error) = admin.await {
+                    tracing::error!(%error, "the admin endpoint stopped");
+                }
+            });
+        }
 
         let router = crate::web::router(self.exporter.clone());
         let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone());

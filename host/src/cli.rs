@@ -6,6 +6,8 @@
 //! user can do goes through the same [`Tracker`](crate::tracking::Tracker) and
 //! [`Exporter`](crate::export::Exporter) as here.
 
+mod plugins;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +74,15 @@ pub enum Command {
         /// The export format (plugin name). Default: data-export.
         #[arg(long)]
         format: Option<String>,
+    },
+    /// Inspect, check, reload and roll back plugins.
+    Plugins {
+        /// The running host's admin endpoint. Default: http://<admin.listen>/.
+        #[arg(long, value_name = "URL", global = true)]
+        admin: Option<url::Url>,
+        /// What to do.
+        #[command(subcommand)]
+        action: plugins::PluginsAction,
     },
     /// Create a realistic history for a demo user, export it, and serve the link.
     Demo {
@@ -175,6 +186,14 @@ pub fn main() -> anyhow::Result<ExitCode> {
 
 /// Runs one command against a host built from `config`.
 pub async fn run(command: Command, config: Config, clock: SharedClock) -> anyhow::Result<ExitCode> {
+    // Plugin commands talk to the running host, or check a file on their own.
+    let command = match command {
+        Command::Plugins { admin, action } => {
+            plugins::run(action, admin, config).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        other => other,
+    };
     let app = App::open(config, clock).await?;
     match command {
         Command::Serve => serve(&app, false).await?,
@@ -195,6 +214,7 @@ pub async fn run(command: Command, config: Config, clock: SharedClock) -> anyhow
                 serve(&app, true).await?;
             }
         }
+        Command::Plugins { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -56,6 +56,8 @@ pub struct Config {
     pub plugins: PluginConfig,
     /// The Discord bot.
     pub discord: DiscordConfig,
+    /// The operators' admin endpoint.
+    pub admin: AdminConfig,
 }
 
 impl Default for Config {
@@ -69,6 +71,7 @@ impl Default for Config {
             tracking: TrackingConfig::default(),
             plugins: PluginConfig::default(),
             discord: DiscordConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -167,6 +170,38 @@ impl std::fmt::Debug for DiscordConfig {
     }
 }
 
+/// The admin endpoint of a running `clocky serve`, which `clocky plugins` talks to: the plugins'
+/// state, a reload of the plugin folder, and rollback.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address to listen on, or none to turn the endpoint off. Loopback by default, where
+    /// only the machine's own users reach it. Any other address needs `token`.
+    pub listen: Option<SocketAddr>,
+    /// A secret every request must carry as `Authorization: Bearer <token>`; at least 16
+    /// characters. Prefer the environment variable `CLOCKY_ADMIN__TOKEN` to a file.
+    pub token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
+            token: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for AdminConfig {
+    // Like the bot token, the admin token must not reach the log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
 /// Time-tracking rules an operator may tune.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -212,6 +247,27 @@ pub struct PluginConfig {
     /// Log lines a plugin may write per export; further lines are dropped and counted. Protects
     /// the operator's log.
     pub log_lines: u32,
+    /// How many of a new version's first exports are watched for failures. A version that
+    /// replaced another and fails too often among these is rolled back by itself.
+    pub probation_exports: u64,
+    /// How many exports a new version must have finished before its failures are judged, so
+    /// one unlucky export does not roll back a good release.
+    pub rollback_min_exports: u64,
+    /// The share of failed exports, in percent, at which a version on probation is rolled
+    /// back to the one before it. Protects users from a bad release between an operator's
+    /// swap and their noticing it.
+    pub rollback_failure_percent: u64,
+}
+
+impl PluginConfig {
+    /// The rollback rule these settings describe.
+    pub fn probation(&self) -> crate::plugin::Probation {
+        crate::plugin::Probation {
+            exports: self.probation_exports,
+            min_exports: self.rollback_min_exports,
+            failure_percent: self.rollback_failure_percent,
+        }
+    }
 }
 
 impl Default for PluginConfig {
@@ -226,6 +282,9 @@ impl Default for PluginConfig {
             memory_mib: 512,
             output_mib: 256,
             log_lines: 200,
+            probation_exports: 20,
+            rollback_min_exports: 4,
+            rollback_failure_percent: 50,
         }
     }
 }
@@ -276,6 +335,17 @@ impl Config {
         if self.plugins.output_mib == 0 {
             return invalid("plugins.output_mib must be at least 1");
         }
+        if self.plugins.rollback_failure_percent == 0 || self.plugins.rollback_failure_percent > 100
+        {
+            return invalid("plugins.rollback_failure_percent must be between 1 and 100");
+        }
+        if self.plugins.rollback_min_exports == 0
+            || self.plugins.rollback_min_exports > self.plugins.probation_exports
+        {
+            return invalid(
+                "plugins.rollback_min_exports must be at least 1 and at most plugins.probation_exports",
+            );
+        }
         if self.exports.link_hours > MAX_LINK_HOURS {
             return invalid("exports.link_hours must be at most 720 (30 days)");
         }
@@ -294,6 +364,20 @@ impl Config {
                      portal's Bot page (three parts separated by dots)",
                 );
             }
+        }
+        if let Some(token) = &self.admin.token
+            && (token.chars().count() < 16 || token.contains(char::is_whitespace))
+        {
+            return invalid("admin.token must be at least 16 characters, without spaces");
+        }
+        if let Some(listen) = self.admin.listen
+            && !listen.ip().is_loopback()
+            && self.admin.token.is_none()
+        {
+            return invalid(
+                "admin.listen is not a loopback address, so admin.token must be set: anyone who \
+                 reaches the endpoint could roll plugins back",
+            );
         }
         if self.exports.concurrency > MAX_CONCURRENCY {
             return invalid("exports.concurrency must be at most 64");

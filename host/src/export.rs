@@ -11,8 +11,7 @@
 //! Delivery (printing the message, or a Discord DM) is the caller's: this module returns a
 //! [`DeliveryMessage`] and never talks to Discord.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,7 +29,7 @@ use crate::db::exports::{self as q, JobRow, JobState, NewJob, ReadyFile};
 use crate::db::{Db, DbError, tracking as tq};
 use crate::ids::{JobId, UserId};
 use crate::plugin::bindings::exports::clocky::plugin::exporter::ExportRequest;
-use crate::plugin::{Capability, Plugin, PluginError, PluginRuntime};
+use crate::plugin::{Capability, Plugin, PluginError, PluginRegistry, PluginRuntime};
 use crate::storage::{ExportStorage, StorageError};
 use crate::tracking::Tracker;
 
@@ -236,8 +235,9 @@ pub enum LinkLookup {
     Unknown,
 }
 
-/// The plugins that can serve exports, by name.
-pub type PluginSet = Arc<RwLock<BTreeMap<String, Arc<Plugin>>>>;
+/// The plugins that can serve exports, shared by the exporter, the folder watcher and the
+/// admin endpoint.
+pub type PluginSet = Arc<PluginRegistry>;
 
 /// Runs exports and issues links.
 #[derive(Debug, Clone)]
@@ -306,17 +306,11 @@ impl Exporter {
 
     /// The names of the formats that can be requested.
     pub fn formats(&self) -> Vec<String> {
-        self.plugins
-            .read()
-            .map(|set| set.keys().cloned().collect())
-            .unwrap_or_default()
+        self.plugins.names()
     }
 
     fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.plugins
-            .read()
-            .ok()
-            .and_then(|set| set.get(name).cloned())
+        self.plugins.get(name)
     }
 
     /// Queues an export for `user` in `format` (default [`DEFAULT_FORMAT`]) for a worker, unless
@@ -533,11 +527,14 @@ impl Exporter {
 
         let generated_at = self.clock.now();
         let capability = Capability::new(row.user_id, self.db.read().await?);
-        let output = match self
+        let outcome = self
             .runtime
             .export(&plugin, capability, ExportRequest { generated_at })
-            .await
-        {
+            .await;
+        // Counted before anything else can fail: the count is the plugin's record, and a
+        // version on probation that fails too often is rolled back here.
+        self.plugins.record(&plugin, outcome.is_ok());
+        let output = match outcome {
             Ok(output) => output,
             Err(source) => {
                 self.fail(job, Some(identity), source.kind(), &source.to_string())

@@ -14,12 +14,14 @@
 //! - [`export`]: the export pipeline, from request to stored file to download link.
 //! - [`web`]: the download server.
 //! - [`discord`]: the bot: slash commands, and delivery of exports by direct message.
+//! - [`admin`]: the operators' endpoint on a running host: plugins listed, reloaded, rolled back.
 //! - [`app`]: everything above opened together, and `serve`, which runs it.
 //! - [`cli`] and [`demo`]: the operator command line.
 //!
 //! Only [`discord`] talks to Discord, and only `cli` prints; the core returns values and typed
 //! errors, and logs through `tracing`.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod clock;

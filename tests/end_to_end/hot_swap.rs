@@ -5,39 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clocky_tests::fixtures::TEMPLATE_WASM;
-use clocky_tests::{TestHost, user};
+use clocky_tests::{TestHost, user, variant};
 
 const ALICE: u64 = 123_456_789_012_345_678;
 const WORK: u64 = 987_654_321_098_765_432;
 
 /// How long a change may take to be seen: the watcher's quiet period plus a compile.
 const SWAP_WAIT: Duration = Duration::from_secs(20);
-
-/// The component with a custom section appended: the same plugin, other bytes, so another
-/// SHA-256. Custom sections may appear anywhere in a component and change nothing it does.
-fn variant(component: &[u8], tag: &str) -> Vec<u8> {
-    fn leb128(mut value: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = u8::try_from(value & 0x7f).expect("seven bits fit a byte");
-            value >>= 7;
-            if value == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"clocky-test-variant";
-    let mut body = Vec::new();
-    leb128(name.len(), &mut body);
-    body.extend_from_slice(name);
-    body.extend_from_slice(tag.as_bytes());
-    let mut bytes = component.to_vec();
-    bytes.push(0);
-    leb128(body.len(), &mut bytes);
-    bytes.extend_from_slice(&body);
-    bytes
-}
 
 /// Writes `bytes` next to the folder and renames the file in, as operators are told to.
 fn install(dir: &Path, file: &str, bytes: &[u8]) {
@@ -47,8 +21,10 @@ fn install(dir: &Path, file: &str, bytes: &[u8]) {
 }
 
 fn sha256_of(host: &TestHost, name: &str) -> Option<String> {
-    let active = host.app.plugins.read().expect("the plugin set");
-    active.get(name).map(|plugin| plugin.sha256.clone())
+    host.app
+        .plugins
+        .get(name)
+        .map(|plugin| plugin.sha256.clone())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

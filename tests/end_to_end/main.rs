@@ -12,11 +12,12 @@
 //! - `paging`: a history longer than the host's page size, and isolation between users.
 //! - `schema`: real exports, the demo's included, against the published JSON schema.
 //! - `downloads`: links, the download router, expiry and the sweep.
-//! - `plugins`: plugins that trap or loop, while the host keeps serving.
+//! - `plugins`: plugins that trap or hit a limit, while the host keeps serving.
 //! - `jobs`: one export in progress per user, and erasing a user.
 //! - `harness`: the harness's own checks, so a broken checker cannot pass everything.
 //! - `formats`: the built-in CSV formats through the real host, against the JSON export.
 //! - `hot_swap`: plugins replaced, refused and removed on a running host.
+//! - `vetting`: what a plugin file must pass before it serves, and automatic rollback.
 //! - `discord`: the bot on the fake Discord: commands, `/data-export` by DM, retries.
 //! - `discord_fake`: the fake Discord against the real serenity client and its models.
 
@@ -32,3 +33,4 @@ mod paging;
 mod plugins;
 mod rules;
 mod schema;
+mod vetting;

@@ -39,10 +39,17 @@ use tempfile::TempDir;
 /// The plugin components the end-to-end tests load besides the built-in data export. Each one's
 /// README (under `tests/plugins/`) says how it misbehaves.
 pub mod fixtures {
-    /// Reads one page of sessions, then traps.
+    /// Passes the check run, then on real data reads one page of sessions and traps.
     pub const TRAPPER_WASM: &str = env!("FIXTURE_TRAPPER_WASM");
-    /// Loops forever without calling the host.
+    /// Loops forever without calling the host, so it fails its check run.
     pub const LOOPER_WASM: &str = env!("FIXTURE_LOOPER_WASM");
+    /// Hits the sandbox limit the exporting user's name asks for (`hog-slow`, `hog-oom`,
+    /// `hog-big`, `hog-chatty`, `hog-panic`); anyone else gets a small document.
+    pub const HOG_WASM: &str = env!("FIXTURE_HOG_WASM");
+    /// Imports WASI's file system interfaces, which plugins may not.
+    pub const SNOOPER_WASM: &str = env!("FIXTURE_SNOOPER_WASM");
+    /// Built for `clocky:plugin@2.0.0`, a contract version this host does not serve.
+    pub const FUTURE_WASM: &str = env!("FIXTURE_FUTURE_WASM");
     /// The plugin template of `plugins/template` (`hours-by-server`), as a plugin author
     /// starts from it.
     pub const TEMPLATE_WASM: &str = env!("FIXTURE_TEMPLATE_WASM");
@@ -74,9 +81,36 @@ pub fn server(id: u64) -> ServerId {
     ServerId::new(id).expect("tests use valid Discord server ids")
 }
 
+/// The component with a custom section appended: the same plugin, other bytes, so another
+/// SHA-256. Custom sections may appear anywhere in a component and change nothing it does.
+pub fn variant(component: &[u8], tag: &str) -> Vec<u8> {
+    fn leb128(mut value: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = u8::try_from(value & 0x7f).expect("seven bits fit a byte");
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"clocky-test-variant";
+    let mut body = Vec::new();
+    leb128(name.len(), &mut body);
+    body.extend_from_slice(name);
+    body.extend_from_slice(tag.as_bytes());
+    let mut bytes = component.to_vec();
+    bytes.push(0);
+    leb128(body.len(), &mut bytes);
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
 /// Configures a [`TestHost`]. Every option left alone keeps Clocky's default.
 #[derive(Debug, Clone)]
 pub struct TestHostBuilder {
+    configure: Vec<fn(&mut Config)>,
     start: Timestamp,
     page_size: Option<u32>,
     max_session_hours: Option<u32>,
@@ -109,6 +143,12 @@ impl TestHostBuilder {
     /// `plugins.cpu_ms`: the CPU time one export may spend in plugin code.
     pub fn cpu_ms(mut self, milliseconds: u64) -> Self {
         self.cpu_ms = Some(milliseconds);
+        self
+    }
+
+    /// Changes any other setting; applied after the options above.
+    pub fn configure(mut self, change: fn(&mut Config)) -> Self {
+        self.configure.push(change);
         self
     }
 
@@ -155,6 +195,8 @@ impl TestHostBuilder {
         // Every host compiles the same built-in components; one cache shared by all tests (and
         // keyed by the components' contents) saves compiling them again for each test.
         config.plugins.cache_dir = Some(std::env::temp_dir().join("clocky-tests-plugin-cache"));
+        // Hosts run side by side; a test that wants the admin endpoint calls its router.
+        config.admin.listen = None;
         if let Some(rows) = self.page_size {
             config.exports.page_size = rows;
         }
@@ -185,6 +227,9 @@ impl TestHostBuilder {
                     .unwrap_or_else(|error| panic!("copying {}: {error}", wasm.display()));
             }
             config.plugins.dir = Some(plugin_dir);
+        }
+        for change in &self.configure {
+            change(&mut config);
         }
         config
             .validate()
@@ -274,6 +319,7 @@ impl TestHost {
             max_session_hours: None,
             cpu_ms: None,
             plugins: Vec::new(),
+            configure: Vec::new(),
             discord: None,
             discord_token: None,
             free_exports: None,

@@ -85,6 +85,15 @@ fn main() -> anyhow::Result<()> {
                 "pipeline",
                 "--",
                 "--quick",
+            ]))?;
+            run(cargo(&[
+                "test",
+                "--package",
+                "clocky",
+                "--bench",
+                "plugins",
+                "--",
+                "--quick",
             ]))
         }
     }

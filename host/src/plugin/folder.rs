@@ -2,14 +2,18 @@
 //!
 //! Each `*.wasm` file in `plugins.dir` is a plugin. Loading one means reading it, hashing it,
 //! compiling it (the engine's cache skips that for contents it has compiled before), checking
-//! it against the `exporter-plugin` world and asking for its metadata, all in
-//! [`PluginRuntime::load`]. Only a plugin that passes every step is made active, by replacing
-//! the entry of its name in the [`PluginSet`] under one write lock: the swap is atomic, and an
-//! export that already took the previous version keeps its `Arc` and finishes on it.
+//! its contract version and imports, linking it against the `exporter-plugin` world, asking for
+//! its metadata and exporting the sample user once, all in [`PluginRuntime::load`]. Only a
+//! plugin that passes every step is made active, by [`PluginRegistry::activate`](super::PluginRegistry::activate) under one
+//! write lock: the swap is atomic, and an export that already took the previous version keeps
+//! its `Arc` and finishes on it.
 //!
 //! A file that fails any step changes nothing: the version already serving keeps serving, and
-//! the reason is logged with the file's path. Removing a file removes its plugin, bringing back
-//! the built-in plugin of that name if there is one.
+//! the reason is logged with the file's path and kept for `clocky plugins list`. Removing a
+//! file removes its plugin, bringing back the built-in plugin of that name if there is one.
+//!
+//! The watcher and the admin endpoint's reload share one [`PluginFolder`] behind a mutex, so
+//! files are never loaded by both at once.
 //!
 //! Operators should write a new version elsewhere and rename it into the folder, which is
 //! atomic. A file copied in place is seen while it is being written; the watcher waits for the
@@ -24,8 +28,12 @@ use std::time::Duration;
 use notify_debouncer_mini::notify::RecursiveMode;
 use notify_debouncer_mini::{DebounceEventResult, new_debouncer};
 
-use super::{Plugin, PluginError, PluginRuntime};
+use super::registry::RegistryError;
+use super::{Origin, Plugin, PluginError, PluginRuntime};
 use crate::export::PluginSet;
+
+/// A plugin folder shared by its watcher and the admin endpoint.
+pub type SharedFolder = Arc<tokio::sync::Mutex<PluginFolder>>;
 
 /// How long the folder must be quiet before changed files are read.
 pub const QUIET: Duration = Duration::from_millis(300);
@@ -44,6 +52,8 @@ pub enum Change {
     Unchanged,
     /// The file was refused; whatever served before still serves.
     Refused(PluginError),
+    /// The file holds a version that was rolled back; whatever serves now keeps serving.
+    RolledBackBefore(RegistryError),
     /// The file could not be read.
     Unreadable(std::io::Error),
     /// The file is gone and its plugin with it (or the built-in one is back).
@@ -83,17 +93,35 @@ impl PluginFolder {
         }
     }
 
-    /// Loads every `*.wasm` in the folder, in name order.
-    pub async fn load_all(&mut self) -> std::io::Result<()> {
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Loads every `*.wasm` in the folder, in name order, and forgets files that are gone.
+    /// Returns what happened to each file.
+    pub async fn load_all(&mut self) -> std::io::Result<Vec<(PathBuf, Change)>> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
             .flatten()
             .map(|entry| entry.path())
             .collect();
+        // A file removed while nobody watched is noticed here.
+        paths.extend(
+            self.loaded_from
+                .keys()
+                .filter(|path| !path.exists())
+                .cloned(),
+        );
         paths.sort();
+        paths.dedup();
+        let mut changes = Vec::new();
         for path in paths {
-            self.refresh(&path).await;
+            let change = self.refresh(&path).await;
+            if !matches!(change, Change::Ignored) {
+                changes.push((path, change));
+            }
         }
-        Ok(())
+        Ok(changes)
     }
 
     /// Brings the plugin set in line with the file at `path`, and logs what happened.
@@ -108,6 +136,27 @@ impl PluginFolder {
         };
         let file = path.display();
         match &change {
+            Change::Refused(error) => {
+                self.plugins
+                    .refused(path, error.to_string(), chrono::Utc::now().timestamp());
+            }
+            Change::RolledBackBefore(error) => {
+                self.plugins
+                    .refused(path, error.to_string(), chrono::Utc::now().timestamp());
+            }
+            Change::Unreadable(error) => {
+                let reason = format!("the file could not be read: {error}");
+                self.plugins
+                    .refused(path, reason, chrono::Utc::now().timestamp());
+            }
+            Change::Activated { .. }
+            | Change::Unchanged
+            | Change::Removed { .. }
+            | Change::Ignored => {
+                self.plugins.forget_refusal(path);
+            }
+        }
+        match &change {
             Change::Activated { name, sha256 } => {
                 tracing::info!(path = %file, plugin = %name, %sha256, "plugin activated");
             }
@@ -115,6 +164,11 @@ impl PluginFolder {
                 path = %file,
                 error = %error,
                 "plugin refused; the version already active keeps serving"
+            ),
+            Change::RolledBackBefore(error) => tracing::warn!(
+                path = %file,
+                error = %error,
+                "plugin file not activated again"
             ),
             Change::Unreadable(error) => {
                 tracing::error!(path = %file, %error, "plugin file unreadable");
@@ -128,24 +182,16 @@ impl PluginFolder {
     }
 
     async fn load(&mut self, path: &Path, bytes: Vec<u8>) -> Change {
-        let plugin = match self.runtime.load(bytes).await {
+        let mut plugin = match self.runtime.load(bytes).await {
             Ok(plugin) => plugin,
             Err(error) => return Change::Refused(error),
         };
+        plugin.origin = Origin::File(path.to_owned());
         let name = plugin.metadata.name.clone();
         let sha256 = plugin.sha256.clone();
-        let unchanged = {
-            let mut active = self
-                .plugins
-                .write()
-                .unwrap_or_else(|poison| poison.into_inner());
-            let unchanged = active
-                .get(&name)
-                .is_some_and(|current| current.sha256 == sha256);
-            if !unchanged {
-                active.insert(name.clone(), Arc::new(plugin));
-            }
-            unchanged
+        let unchanged = match self.plugins.activate(Arc::new(plugin)) {
+            Ok(activation) => activation == super::registry::Activation::Unchanged,
+            Err(error) => return Change::RolledBackBefore(error),
         };
         // Recorded even when unchanged: the file provides the plugin, so removing the file
         // must remove it. A file rewritten to provide another plugin no longer provides its
@@ -178,18 +224,7 @@ impl PluginFolder {
         if self.loaded_from.values().any(|provided| provided == name) {
             return;
         }
-        let mut active = self
-            .plugins
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner());
-        match self.builtins.get(name) {
-            Some(builtin) => {
-                active.insert(name.to_owned(), Arc::clone(builtin));
-            }
-            None => {
-                active.remove(name);
-            }
-        }
+        self.plugins.replace(name, self.builtins.get(name).cloned());
     }
 
     /// Watches the folder until the task is dropped, refreshing each file that changes.
@@ -198,18 +233,19 @@ impl PluginFolder {
     /// The folder is read again once the watch is in place, so that a file that arrived since
     /// start-up is picked up, and the watch learns which file provides which plugin. Reading it
     /// before watching would miss a file renamed in between.
-    pub async fn watch(mut self) -> Result<(), notify_debouncer_mini::notify::Error> {
+    pub async fn watch(folder: SharedFolder) -> Result<(), notify_debouncer_mini::notify::Error> {
         let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<DebounceEventResult>();
         let mut debouncer = new_debouncer(QUIET, move |event| {
             // The receiver is gone only when this task stopped.
             let _ = sender.send(event);
         })?;
+        let dir = folder.lock().await.dir.clone();
         debouncer
             .watcher()
-            .watch(&self.dir, RecursiveMode::NonRecursive)?;
-        tracing::info!(dir = %self.dir.display(), "watching the plugin folder");
-        if let Err(error) = self.load_all().await {
-            tracing::error!(dir = %self.dir.display(), %error, "cannot read the plugin folder");
+            .watch(&dir, RecursiveMode::NonRecursive)?;
+        tracing::info!(dir = %dir.display(), "watching the plugin folder");
+        if let Err(error) = folder.lock().await.load_all().await {
+            tracing::error!(dir = %dir.display(), %error, "cannot read the plugin folder");
         }
 
         while let Some(batch) = changes.recv().await {
@@ -218,8 +254,9 @@ impl PluginFolder {
                     let mut paths: Vec<PathBuf> = events.into_iter().map(|e| e.path).collect();
                     paths.sort();
                     paths.dedup();
+                    let mut folder = folder.lock().await;
                     for path in paths {
-                        self.refresh(&path).await;
+                        folder.refresh(&path).await;
                     }
                 }
                 Err(error) => tracing::warn!(%error, "the plugin folder watcher reported an error"),

@@ -31,6 +31,25 @@ pub const MAX_STDERR_BYTES: usize = 16 * 1024;
 /// Tables (function references) an instance may grow to. Generous for any Rust guest.
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 
+/// Plugin instances the pooling allocator keeps slots for: every export running at once (at most
+/// 64, `exports.concurrency`'s ceiling) plus check runs, metadata calls and headroom. An export
+/// that finds no free slot fails as a trap, so this is generous; each slot only reserves
+/// address space until it is used.
+pub const POOL_INSTANCES: u32 = 160;
+
+/// Core instances and tables a pooled plugin may have. A Rust component has its own module
+/// plus a few small adapter modules.
+pub const POOL_CORE_INSTANCES_PER_PLUGIN: u32 = 16;
+
+/// Linear memories a pooled plugin may have. A Rust component has one; an adapter may add one.
+pub const POOL_MEMORIES_PER_PLUGIN: u32 = 2;
+
+/// CPU time a check run may take at most.
+pub const CHECK_RUN_CPU: Duration = Duration::from_secs(2);
+
+/// Wall-clock time a check run may take at most.
+pub const CHECK_RUN_WALL: Duration = Duration::from_secs(10);
+
 /// The limits one export runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -60,6 +79,17 @@ impl Limits {
             output_bytes: mib(config.output_mib),
             log_lines: config.log_lines,
             page_size,
+        }
+    }
+
+    /// The tighter limits of a check run against the sample user, whose export is tiny: at most
+    /// [`CHECK_RUN_CPU`] of CPU and [`CHECK_RUN_WALL`] in all, so a plugin that loops is
+    /// refused within seconds rather than after a real export's allowance.
+    pub fn for_check_run(self) -> Limits {
+        Limits {
+            cpu: self.cpu.min(CHECK_RUN_CPU),
+            wall: self.wall.min(CHECK_RUN_WALL),
+            ..self
         }
     }
 

@@ -24,13 +24,17 @@
 //! `wasm32-wasip2` imports a few of them even when a plugin never touches a file.
 
 mod capability;
+pub mod check;
 pub mod folder;
 pub mod limits;
+pub mod registry;
+pub mod sample;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -42,6 +46,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 pub use capability::Capability;
 pub use limits::Limits;
 use limits::{MAX_STDERR_BYTES, MemoryLimiter, TICK};
+pub use registry::{PluginRegistry, PluginReport, Probation};
 
 /// Bindings generated from `wit/` for the host side.
 pub mod bindings {
@@ -70,6 +75,29 @@ pub enum PluginError {
     /// host does not provide, or a type that differs.
     #[error("does not fit Clocky's plugin contract (clocky:plugin@{WORLD_VERSION}): {0}")]
     Contract(String),
+    /// The component was built for a version of the contract this host does not serve.
+    #[error(
+        "was built for clocky:plugin@{plugin}, but this host serves clocky:plugin@{host} and \
+         earlier {major}.x versions; rebuild it against this host's wit/ folder, or upgrade the host",
+        major = check::host_version().major
+    )]
+    WorldVersion {
+        /// The version the plugin was built for.
+        plugin: String,
+        /// The host's version.
+        host: String,
+    },
+    /// The component imports an interface plugins may not use.
+    #[error("imports `{interface}`, which is not allowed: {reason}")]
+    ForbiddenImport {
+        /// The interface, as the component names it.
+        interface: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The plugin failed its export of the sample user.
+    #[error("failed its check run against the sample user `{user}`: {0}", user = sample::SAMPLE_USERNAME)]
+    CheckRun(String),
     /// The metadata the plugin reports cannot be used.
     #[error("invalid metadata: {0}")]
     Metadata(String),
@@ -111,9 +139,12 @@ impl PluginError {
     /// A short word for the job record and the metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            PluginError::Invalid(_) | PluginError::Contract(_) | PluginError::Metadata(_) => {
-                "invalid-plugin"
-            }
+            PluginError::Invalid(_)
+            | PluginError::Contract(_)
+            | PluginError::WorldVersion { .. }
+            | PluginError::ForbiddenImport { .. }
+            | PluginError::Metadata(_)
+            | PluginError::CheckRun(_) => "invalid-plugin",
             PluginError::Timeout { .. } | PluginError::WallTimeout { .. } => "timeout",
             PluginError::OutOfMemory { .. } => "out-of-memory",
             PluginError::OutputTooLarge { .. } => "output-too-large",
@@ -138,13 +169,99 @@ pub struct Metadata {
     pub description: String,
 }
 
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Embedded in the host binary.
+    Builtin,
+    /// A file in the plugin folder.
+    File(PathBuf),
+    /// Bytes handed over some other way (a check, a test, a benchmark).
+    Bytes,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Builtin => f.write_str("built-in"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Bytes => f.write_str("bytes"),
+        }
+    }
+}
+
+/// Exports a plugin version finished and failed, counted since it was loaded.
+#[derive(Debug, Default)]
+pub struct Stats {
+    served: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Stats {
+    /// Exports finished.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Exports failed.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Counts one export and returns the counts after it, as (served, failed).
+    fn count(&self, succeeded: bool) -> (u64, u64) {
+        if succeeded {
+            (
+                self.served.fetch_add(1, Ordering::Relaxed) + 1,
+                self.failed(),
+            )
+        } else {
+            (
+                self.served(),
+                self.failed.fetch_add(1, Ordering::Relaxed) + 1,
+            )
+        }
+    }
+}
+
 /// A compiled, checked plugin, ready to run any number of exports.
 pub struct Plugin {
     /// What it says about itself.
     pub metadata: Metadata,
     /// Hex SHA-256 of the component's bytes.
     pub sha256: String,
+    /// The contract version it was built for.
+    pub world_version: semver::Version,
+    /// Where it came from; set by whoever loaded it.
+    pub origin: Origin,
+    /// When it was loaded, in whole UTC seconds.
+    pub loaded_at: i64,
+    /// How long loading took, from bytes to a passed check run.
+    pub load_time: Duration,
+    /// Its exports so far.
+    pub stats: Stats,
+    /// The interfaces it imports, all of them allowed.
+    pub imports: Vec<String>,
+    /// What its check run produced.
+    pub check_run: CheckRunSummary,
     pre: ExporterPluginPre<GuestState>,
+}
+
+/// What a plugin's check run against the sample user produced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckRunSummary {
+    /// The document's size in bytes.
+    pub bytes: usize,
+    /// Sessions the plugin said it included (the sample has 4).
+    pub sessions_included: u64,
+    /// Servers the plugin said it included (the sample has 2).
+    pub servers_included: u64,
+    /// Host queries it made.
+    pub queries: u64,
+    /// CPU time in its own code, in milliseconds, to the engine's tick.
+    pub cpu_ms: u64,
+    /// Wall-clock time of the whole run.
+    pub elapsed: Duration,
 }
 
 impl fmt::Debug for Plugin {
@@ -152,6 +269,8 @@ impl fmt::Debug for Plugin {
         f.debug_struct("Plugin")
             .field("metadata", &self.metadata)
             .field("sha256", &self.sha256)
+            .field("world_version", &self.world_version)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
@@ -169,6 +288,10 @@ pub struct Output {
     pub queries: u64,
     /// CPU ticks the guest used.
     pub cpu_ticks: u64,
+    /// Log lines the plugin wrote that were kept.
+    pub log_lines_written: u32,
+    /// Log lines dropped because the plugin wrote more than [`Limits::log_lines`].
+    pub log_lines_dropped: u32,
 }
 
 /// Per-store state: the WASI context, the limits' bookkeeping and the bound capability.
@@ -211,6 +334,10 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Arc<Linker<GuestState>>,
     limits: Limits,
+    /// The sample user's database for check runs, opened on the first load.
+    sample: Arc<tokio::sync::OnceCell<crate::db::Db>>,
+    /// Whether the engine uses the pooling allocator.
+    pooled: bool,
 }
 
 impl fmt::Debug for PluginRuntime {
@@ -225,23 +352,48 @@ impl PluginRuntime {
     /// Builds the engine and starts its epoch ticker. With `cache_dir`, compiled plugins are
     /// kept there, keyed by their content and the engine's settings, so a restart does not
     /// compile the same plugin again.
+    ///
+    /// Instances come from wasmtime's pooling allocator when the machine lets it reserve the
+    /// address space (see [`limits::POOL_INSTANCES`]): memory slots are reserved once and
+    /// reused, so starting an export costs microseconds. Where the reservation fails (a
+    /// `ulimit -v`, a 32-bit host), the engine falls back to allocating each instance on
+    /// demand, which works everywhere and is slower to start, and says so in the log.
     pub fn new(limits: Limits, cache_dir: Option<&Path>) -> Result<Self, PluginError> {
-        let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        if let Some(dir) = cache_dir {
+        Self::with_pooling(limits, cache_dir, true)
+    }
+
+    /// Like [`PluginRuntime::new`], choosing whether to try the pooling allocator at all; the
+    /// benchmarks compare the two.
+    pub fn with_pooling(
+        limits: Limits,
+        cache_dir: Option<&Path>,
+        pooling: bool,
+    ) -> Result<Self, PluginError> {
+        let cache = cache_dir.and_then(|dir| {
             let mut cache_config = wasmtime::CacheConfig::new();
             cache_config.with_directory(dir);
-            match wasmtime::Cache::new(cache_config) {
-                Ok(cache) => {
-                    config.cache(Some(cache));
+            wasmtime::Cache::new(cache_config)
+                .inspect_err(|error| tracing::warn!(%error, "plugin compilation cache disabled"))
+                .ok()
+        });
+        let on_demand = |cache| {
+            Engine::new(&engine_config(cache, None))
+                .map_err(|error| PluginError::Invalid(format!("{error:#}")))
+        };
+        let (engine, pooled) = if pooling {
+            match Engine::new(&engine_config(cache.clone(), Some(&limits))) {
+                Ok(engine) => (engine, true),
+                Err(error) => {
+                    tracing::warn!(
+                        error = %format!("{error:#}"),
+                        "the pooling allocator is unavailable; plugin instances are allocated on demand"
+                    );
+                    (on_demand(cache)?, false)
                 }
-                Err(error) => tracing::warn!(%error, "plugin compilation cache disabled"),
             }
-        }
-        let engine =
-            Engine::new(&config).map_err(|error| PluginError::Invalid(format!("{error:#}")))?;
+        } else {
+            (on_demand(cache)?, false)
+        };
         start_ticker(&engine);
 
         let mut linker = Linker::new(&engine);
@@ -255,7 +407,26 @@ impl PluginRuntime {
             engine,
             linker: Arc::new(linker),
             limits,
+            sample: Arc::new(tokio::sync::OnceCell::new()),
+            pooled,
         })
+    }
+
+    /// Whether instances come from the pooling allocator.
+    pub fn pooled(&self) -> bool {
+        self.pooled
+    }
+
+    /// Instantiates `plugin` in a fresh store with every limit armed, and drops it: what each
+    /// export pays before the plugin's first instruction. For benchmarks.
+    pub async fn instantiate(&self, plugin: &Plugin) -> Result<(), PluginError> {
+        let mut store = self.store(None, String::new(), self.limits);
+        plugin
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|error| PluginError::Trap(format!("{error:#}")))
     }
 
     /// The limits exports run under.
@@ -263,16 +434,23 @@ impl PluginRuntime {
         self.limits
     }
 
-    /// Compiles and checks a component: it must compile, fit the world, and report usable
-    /// metadata. Compilation runs on a blocking thread.
+    /// Compiles and checks a component, in this order: it must compile (or be found compiled
+    /// in the cache), be built for a contract version this host serves, import nothing outside
+    /// the allow-list ([`check`]), link against the `exporter-plugin` world, report usable
+    /// metadata, and export the sample user's data successfully under the check run's limits
+    /// ([`sample`]). Compilation runs on a blocking thread. The plugin's [`Origin`] is
+    /// [`Origin::Bytes`] until the caller says otherwise.
     #[tracing::instrument(name = "plugin.load", skip_all, fields(bytes = bytes.len()))]
     pub async fn load(&self, bytes: Vec<u8>) -> Result<Plugin, PluginError> {
+        let started = Instant::now();
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let engine = self.engine.clone();
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
             .await
             .map_err(|error| PluginError::Invalid(format!("compilation did not finish: {error}")))?
             .map_err(|error| PluginError::Invalid(format!("{error:#}")))?;
+        let world_version = check::world_version(&component, &self.engine)?;
+        let imports = check::imports(&component, &self.engine)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -282,17 +460,70 @@ impl PluginRuntime {
 
         let label = format!("sha256:{}", &sha256[..12]);
         let metadata = self
-            .call(&pre, None, label, async |plugin, store| {
+            .call(&pre, None, label, self.limits, async |plugin, store| {
                 plugin.clocky_plugin_exporter().call_metadata(store).await
             })
             .await?
             .0;
         let metadata = check_metadata(metadata)?;
-        tracing::info!(plugin = %metadata.name, version = %metadata.version, %sha256, "plugin loaded");
-        Ok(Plugin {
+        let mut plugin = Plugin {
             metadata,
             sha256,
+            world_version,
+            origin: Origin::Bytes,
+            loaded_at: chrono::Utc::now().timestamp(),
+            load_time: Duration::ZERO,
+            stats: Stats::default(),
+            imports,
+            check_run: CheckRunSummary::default(),
             pre,
+        };
+        plugin.check_run = self.check_run(&plugin).await?;
+        plugin.load_time = started.elapsed();
+        tracing::info!(
+            plugin = %plugin.metadata.name,
+            version = %plugin.metadata.version,
+            sha256 = %plugin.sha256,
+            world_version = %plugin.world_version,
+            load_ms = plugin.load_time.as_millis(),
+            "plugin loaded"
+        );
+        Ok(plugin)
+    }
+
+    /// Exports the sample user with `plugin` under the check run's limits, and checks the
+    /// document against the plugin's media type.
+    #[tracing::instrument(name = "plugin.check_run", skip_all)]
+    async fn check_run(&self, plugin: &Plugin) -> Result<CheckRunSummary, PluginError> {
+        let started = Instant::now();
+        let db = self.sample.get_or_try_init(sample::database).await?;
+        let user = crate::ids::UserId::new(sample::SAMPLE_USER)
+            .map_err(|error| PluginError::CheckRun(error.to_string()))?;
+        let tx = db.read().await.map_err(|error| {
+            PluginError::CheckRun(format!("the sample data is unreadable: {error}"))
+        })?;
+        let request = ExportRequest {
+            generated_at: sample::SAMPLE_NOW,
+        };
+        let output = self
+            .export_within(
+                plugin,
+                Capability::new(user, tx),
+                request,
+                self.limits.for_check_run(),
+            )
+            .await
+            .map_err(|error| PluginError::CheckRun(error.to_string()))?;
+        sample::check_document(&plugin.metadata.media_type, &output.bytes)
+            .map_err(PluginError::CheckRun)?;
+        let tick_ms = u64::try_from(TICK.as_millis()).unwrap_or(u64::MAX);
+        Ok(CheckRunSummary {
+            bytes: output.bytes.len(),
+            sessions_included: output.sessions_included,
+            servers_included: output.servers_included,
+            queries: output.queries,
+            cpu_ms: output.cpu_ticks.saturating_mul(tick_ms),
+            elapsed: started.elapsed(),
         })
     }
 
@@ -308,6 +539,17 @@ impl PluginRuntime {
         capability: Capability,
         request: ExportRequest,
     ) -> Result<Output, PluginError> {
+        self.export_within(plugin, capability, request, self.limits)
+            .await
+    }
+
+    async fn export_within(
+        &self,
+        plugin: &Plugin,
+        capability: Capability,
+        request: ExportRequest,
+        limits: Limits,
+    ) -> Result<Output, PluginError> {
         let label = format!("{}@{}", plugin.metadata.name, plugin.metadata.version);
         let started = Instant::now();
         let (result, state) = self
@@ -315,6 +557,7 @@ impl PluginRuntime {
                 &plugin.pre,
                 Some(capability),
                 label,
+                limits,
                 async move |instance, store| {
                     instance
                         .clocky_plugin_exporter()
@@ -324,10 +567,10 @@ impl PluginRuntime {
             )
             .await?;
         let document = result.map_err(|error| PluginError::Guest(describe_guest_error(&error)))?;
-        if document.bytes.len() > self.limits.output_bytes {
+        if document.bytes.len() > limits.output_bytes {
             return Err(PluginError::OutputTooLarge {
                 size: document.bytes.len(),
-                limit: self.limits.output_bytes,
+                limit: limits.output_bytes,
             });
         }
         let queries = state
@@ -346,11 +589,13 @@ impl PluginRuntime {
             servers_included: document.servers_included,
             queries,
             cpu_ticks: state.cpu_ticks,
+            log_lines_written: state.log_lines_written,
+            log_lines_dropped: state.log_lines_dropped,
         })
     }
 
-    /// A fresh store with every limit armed.
-    fn store(&self, user: Option<Capability>, label: String) -> Store<GuestState> {
+    /// A fresh store with every limit in `limits` armed.
+    fn store(&self, user: Option<Capability>, label: String, limits: Limits) -> Store<GuestState> {
         let stderr = MemoryOutputPipe::new(MAX_STDERR_BYTES);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -361,8 +606,8 @@ impl PluginRuntime {
         let state = GuestState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(self.limits.memory_bytes),
-            limits: self.limits,
+            limiter: MemoryLimiter::new(limits.memory_bytes),
+            limits,
             user,
             label,
             cpu_ticks: 0,
@@ -373,7 +618,7 @@ impl PluginRuntime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let budget = self.limits.cpu_ticks();
+        let budget = limits.cpu_ticks();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut context| {
             let state = context.data_mut();
@@ -395,10 +640,10 @@ impl PluginRuntime {
         pre: &ExporterPluginPre<GuestState>,
         user: Option<Capability>,
         label: String,
+        limits: Limits,
         call: impl AsyncFnOnce(&ExporterPlugin, &mut Store<GuestState>) -> wasmtime::Result<R>,
     ) -> Result<(R, GuestState), PluginError> {
-        let mut store = self.store(user, label);
-        let limits = self.limits;
+        let mut store = self.store(user, label, limits);
         let run = async {
             let instance = pre.instantiate_async(&mut store).await?;
             call(&instance, &mut store).await
@@ -414,6 +659,29 @@ impl PluginRuntime {
             Ok(Err(error)) => Err(classify(&error, &state, &limits)),
         }
     }
+}
+
+/// The engine's settings; with `pooled`, instances come from a pool sized for those limits.
+fn engine_config(cache: Option<wasmtime::Cache>, pooled: Option<&Limits>) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    config.cache(cache);
+    if let Some(limits) = pooled {
+        let slots = limits::POOL_INSTANCES;
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(limits::POOL_CORE_INSTANCES_PER_PLUGIN))
+            .total_memories(slots.saturating_mul(limits::POOL_MEMORIES_PER_PLUGIN))
+            .total_tables(slots.saturating_mul(limits::POOL_CORE_INSTANCES_PER_PLUGIN))
+            .total_stacks(slots)
+            .max_memory_size(limits.memory_bytes)
+            .max_memories_per_component(limits::POOL_MEMORIES_PER_PLUGIN)
+            .max_tables_per_component(limits::POOL_CORE_INSTANCES_PER_PLUGIN);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
 }
 
 /// Logs what the guest wrote to standard error and how many log lines were dropped.

@@ -1,4 +1,5 @@
-//! A plugin that traps half-way through reading a user's sessions. See README.md.
+//! A plugin that passes the check run, then traps half-way through reading a real user's
+//! sessions. See README.md.
 
 #![allow(
     unsafe_code,
@@ -26,6 +27,17 @@ impl Guest for Trapper {
     }
 
     fn export(_request: ExportRequest) -> Result<Document, ExportError> {
+        // The host's check run exports its sample user before activating a plugin; behaving
+        // for that user only is how a plugin slips past the check, which is what this fixture
+        // stands for.
+        let profile = user_data::get_profile().map_err(ExportError::QueryFailed)?;
+        if profile.username == "clocky-check" {
+            return Ok(Document {
+                bytes: b"{}".to_vec(),
+                sessions_included: 0,
+                servers_included: 0,
+            });
+        }
         let page = user_data::sessions(None, 1).map_err(ExportError::QueryFailed)?;
         panic!(
             "trapper gives up after reading {} session(s)",

@@ -1,0 +1,290 @@
+//! `clocky plugins`: the operator's view of plugins.
+//!
+//! `list`, `reload` and `rollback` ask the running host through its admin endpoint
+//! (`admin.listen`, with `admin.token` when set), because only it knows which version serves
+//! and how its exports went. When no host answers, `list` says so and shows what a host started
+//! now would load. `check` needs no running host: it loads a file through every step a hot swap
+//! takes, the check run included, and reports each without activating anything.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use url::Url;
+
+use crate::admin::{ErrorBody, FileOutcome, RollbackOutcome};
+use crate::config::Config;
+use crate::plugin::{Limits, PluginReport, PluginRuntime};
+
+/// What to do with plugins.
+#[derive(Debug, Subcommand)]
+pub enum PluginsAction {
+    /// List every plugin version and refused file of the running host: name, version, hash,
+    /// contract version, state, load time, exports served and failed.
+    List,
+    /// Run every check a plugin file must pass before it may serve, the check run included,
+    /// without activating it, and report the outcome.
+    Check {
+        /// The component (`.wasm`) to check.
+        file: std::path::PathBuf,
+    },
+    /// Read the plugin folder again now, as the watcher does when files change.
+    Reload,
+    /// Take the active version of a plugin out of service and bring back the one before it.
+    Rollback {
+        /// The plugin's name, such as `data-export`.
+        name: String,
+    },
+}
+
+/// Runs a `clocky plugins` command.
+pub async fn run(action: PluginsAction, admin: Option<Url>, config: Config) -> anyhow::Result<()> {
+    if let PluginsAction::Check { file } = &action {
+        return check(file, &config).await;
+    }
+    let base = match admin {
+        Some(url) => url,
+        None => {
+            let Some(listen) = config.admin.listen else {
+                bail!("the admin endpoint is turned off (admin.listen); give its URL with --admin");
+            };
+            Url::parse(&format!("http://{listen}/")).context("failed to build the admin URL")?
+        }
+    };
+    let client = AdminClient {
+        http: reqwest::Client::new(),
+        base,
+        token: config.admin.token.clone(),
+    };
+    match action {
+        PluginsAction::List => match client.get::<Vec<PluginReport>>("plugins").await {
+            Ok(reports) => print!("{}", table(&reports)),
+            Err(Failure::Unreachable(error)) => {
+                println!(
+                    "No running host answered at {} ({error}).\nThis is what `clocky serve` \
+                     would load now:\n",
+                    client.base
+                );
+                let app =
+                    crate::app::App::open(config, std::sync::Arc::new(crate::clock::SystemClock))
+                        .await?;
+                print!("{}", table(&app.plugins.report()));
+            }
+            Err(Failure::Refused(error)) => return Err(error),
+        },
+        PluginsAction::Reload => {
+            let outcomes: Vec<FileOutcome> = client
+                .post("plugins/reload")
+                .await
+                .map_err(Failure::into_error)?;
+            if outcomes.is_empty() {
+                println!("The plugin folder holds no plugin files.");
+            }
+            for outcome in outcomes {
+                let plugin = outcome
+                    .plugin
+                    .map(|name| format!(" ({name})"))
+                    .unwrap_or_default();
+                println!("{}: {}{plugin}", outcome.file, outcome.outcome);
+                if let Some(reason) = outcome.reason {
+                    println!("    {reason}");
+                }
+            }
+        }
+        PluginsAction::Rollback { name } => {
+            let path = format!("plugins/{name}/rollback");
+            let done: RollbackOutcome = client.post(&path).await.map_err(Failure::into_error)?;
+            println!(
+                "{}: {} is out of service; {} serves again.",
+                done.name, done.from, done.to
+            );
+        }
+        PluginsAction::Check { .. } => {}
+    }
+    Ok(())
+}
+
+/// Loads `file` through every step and prints the report; fails when the plugin would be
+/// refused.
+async fn check(file: &Path, config: &Config) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
+    let limits = Limits::from_config(&config.plugins, config.exports.page_size);
+    let runtime = PluginRuntime::new(limits, None).context("failed to start the plugin sandbox")?;
+    match runtime.load(bytes).await {
+        Ok(plugin) => {
+            let summary = plugin.check_run;
+            println!("{}: would be accepted", file.display());
+            println!("  name            {}", plugin.metadata.name);
+            println!("  version         {}", plugin.metadata.version);
+            println!("  contract        clocky:plugin@{}", plugin.world_version);
+            println!("  sha256          {}", plugin.sha256);
+            println!(
+                "  document        {} (.{})",
+                plugin.metadata.media_type, plugin.metadata.file_extension
+            );
+            println!("  description     {}", plugin.metadata.description);
+            println!("  imports         {}", plugin.imports.join(", "));
+            println!(
+                "  check run       {} bytes, {} sessions and {} servers included (the sample user \
+                 has 4 and 2), {} host queries, {} ms CPU, {} ms in all",
+                summary.bytes,
+                summary.sessions_included,
+                summary.servers_included,
+                summary.queries,
+                summary.cpu_ms,
+                summary.elapsed.as_millis()
+            );
+            println!("  load time       {} ms", plugin.load_time.as_millis());
+            Ok(())
+        }
+        Err(error) => {
+            bail!(
+                "{} would be refused: it {error}\n(step: {})",
+                file.display(),
+                step_of(&error)
+            )
+        }
+    }
+}
+
+/// The step of the load a refusal comes from, for plugin authors.
+fn step_of(error: &crate::plugin::PluginError) -> &'static str {
+    use crate::plugin::PluginError;
+    match error {
+        PluginError::Invalid(_) => "compiling the component",
+        PluginError::WorldVersion { .. } => "contract version",
+        PluginError::ForbiddenImport { .. } => "imports",
+        PluginError::Contract(_) => "linking against the exporter-plugin world",
+        PluginError::Metadata(_) => "metadata",
+        PluginError::CheckRun(_) => "check run against the sample user",
+        _ => "running the plugin",
+    }
+}
+
+/// Renders reports as a table, refusals and rollbacks with their reasons below it.
+pub fn table(reports: &[PluginReport]) -> String {
+    let rows: Vec<[String; 9]> = reports
+        .iter()
+        .map(|report| {
+            [
+                report.name.clone(),
+                report.version.clone().unwrap_or_else(|| "-".to_owned()),
+                report.state.clone(),
+                report
+                    .world_version
+                    .clone()
+                    .unwrap_or_else(|| "-".to_owned()),
+                report
+                    .sha256
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), |sha| sha.chars().take(12).collect()),
+                report
+                    .load_ms
+                    .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms")),
+                report.served.to_string(),
+                report.failed.to_string(),
+                report.origin.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "NAME", "VERSION", "STATE", "CONTRACT", "SHA256", "LOAD", "SERVED", "FAILED", "ORIGIN",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    for report in reports {
+        if let Some(reason) = &report.reason {
+            out.push_str(&format!("\n{} ({}): {reason}\n", report.name, report.state));
+        }
+    }
+    out
+}
+
+/// Why a request to the admin endpoint did not give an answer.
+enum Failure {
+    /// Nothing answered.
+    Unreachable(reqwest::Error),
+    /// The host answered with an error.
+    Refused(anyhow::Error),
+}
+
+impl Failure {
+    fn into_error(self) -> anyhow::Error {
+        match self {
+            Failure::Unreachable(error) => anyhow::anyhow!(
+                "no running host answered ({error}); is `clocky serve` running, and is \
+                 admin.listen the address it listens on?"
+            ),
+            Failure::Refused(error) => error,
+        }
+    }
+}
+
+struct AdminClient {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+}
+
+impl AdminClient {
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.send(self.http.get(self.url(path)?)).await
+    }
+
+    async fn post<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.send(self.http.post(self.url(path)?)).await
+    }
+
+    fn url(&self, path: &str) -> Result<Url, Failure> {
+        self.base
+            .join(path)
+            .map_err(|error| Failure::Refused(anyhow::anyhow!("bad admin URL: {error}")))
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, Failure> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request
+            .timeout(std::time::Duration::from_secs(120))
+            .send()
+            .await
+            .map_err(Failure::Unreachable)?;
+        let status = response.status();
+        if status.is_success() {
+            return response.json::<T>().await.map_err(|error| {
+                Failure::Refused(anyhow::anyhow!(
+                    "the admin endpoint's answer is unreadable: {error}"
+                ))
+            });
+        }
+        let text = match response.json::<ErrorBody>().await {
+            Ok(body) => body.error,
+            Err(_) => format!("the admin endpoint answered {status}"),
+        };
+        Err(Failure::Refused(anyhow::anyhow!(text)))
+    }
+}

@@ -1,0 +1,199 @@
+//! What a plugin file must pass before it serves, and what happens to a version that fails in
+//! service: a broken file, a contract version the host does not serve, a forbidden import and a
+//! failed check run are each refused with their reason while the version already serving keeps
+//! serving; a new version that fails too many of its first exports is rolled back by itself.
+//!
+//! These tests drive the plugin folder directly (`refresh`, `load_all`), as the watcher and
+//! the admin endpoint's reload do, so they do not wait on file system events.
+
+use std::path::{Path, PathBuf};
+
+use clocky::db::exports::JobState;
+use clocky::export::Requested;
+use clocky::plugin::PluginError;
+use clocky::plugin::folder::Change;
+use clocky_tests::fixtures::{FUTURE_WASM, HOG_WASM, LOOPER_WASM, SNOOPER_WASM};
+use clocky_tests::{TestHost, user, variant};
+
+const ALICE: u64 = 123_456_789_012_345_678;
+
+/// The hog's file in the host's plugin folder, where the harness copied it.
+fn hog_path(host: &TestHost) -> PathBuf {
+    plugin_dir(host).join(Path::new(HOG_WASM).file_name().unwrap())
+}
+
+/// Writes `bytes` over the hog's file, by a rename as operators are told to, and has the
+/// folder look at it. Returns what happened.
+async fn replace_hog(host: &TestHost, bytes: &[u8]) -> Change {
+    let path = hog_path(host);
+    let staging = plugin_dir(host).with_file_name("hog.wasm.staging");
+    std::fs::write(&staging, bytes).unwrap();
+    std::fs::rename(&staging, &path).unwrap();
+    let folder = host.app.folder.as_ref().expect("a plugin folder");
+    folder.lock().await.refresh(&path).await
+}
+
+fn plugin_dir(host: &TestHost) -> PathBuf {
+    host.app
+        .config
+        .plugins
+        .dir
+        .clone()
+        .expect("a plugin folder")
+}
+
+fn hog_bytes() -> Vec<u8> {
+    std::fs::read(HOG_WASM).unwrap()
+}
+
+fn active_hog_sha(host: &TestHost) -> String {
+    host.app
+        .plugins
+        .get("hog")
+        .expect("hog is active")
+        .sha256
+        .clone()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The reason `clocky plugins list` gives for the file at `path`.
+fn listed_reason(host: &TestHost, path: &Path) -> Option<String> {
+    let file = path.file_name()?.to_string_lossy().into_owned();
+    host.app
+        .plugins
+        .report()
+        .into_iter()
+        .find(|report| report.name == file && report.state == "refused")
+        .and_then(|report| report.reason)
+}
+
+/// Exports Alice with `hog` and says whether the job ended ready.
+async fn hog_serves(host: &TestHost, name: &str) -> bool {
+    let exporter = &host.app.exporter;
+    let Ok(Requested::Queued(job)) = exporter
+        .request(user(ALICE), Some((name, 0)), Some("hog"))
+        .await
+    else {
+        panic!("the export was not queued");
+    };
+    let _ = exporter.run(job.job_id).await;
+    exporter.job(job.job_id).await.unwrap().state == JobState::Ready
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_file_is_refused_with_its_reason_while_the_serving_version_goes_on() {
+    let host = TestHost::builder().plugin(HOG_WASM).start().await;
+    let serving = sha256_hex(&hog_bytes());
+    assert_eq!(active_hog_sha(&host), serving);
+    let path = hog_path(&host);
+
+    // A file cut off half-way, as a copy still being written would be.
+    let hog = hog_bytes();
+    let change = replace_hog(&host, &hog[..hog.len() / 2]).await;
+    let Change::Refused(PluginError::Invalid(reason)) = &change else {
+        panic!("a truncated file was not refused as invalid: {change:?}");
+    };
+    assert!(!reason.is_empty());
+    assert_eq!(active_hog_sha(&host), serving);
+    assert!(hog_serves(&host, "alice").await);
+
+    // Built for a contract version from the future: both versions are named.
+    let change = replace_hog(&host, &std::fs::read(FUTURE_WASM).unwrap()).await;
+    let Change::Refused(error @ PluginError::WorldVersion { .. }) = &change else {
+        panic!("a plugin for clocky:plugin@2.0.0 was not refused for its version: {change:?}");
+    };
+    assert_eq!(
+        error.to_string(),
+        "was built for clocky:plugin@2.0.0, but this host serves clocky:plugin@1.0.0 and \
+         earlier 1.x versions; rebuild it against this host's wit/ folder, or upgrade the host"
+    );
+    assert_eq!(listed_reason(&host, &path), Some(error.to_string()));
+    assert_eq!(active_hog_sha(&host), serving);
+
+    // A plugin that reads files: refused on its imports, before any of its code runs.
+    let change = replace_hog(&host, &std::fs::read(SNOOPER_WASM).unwrap()).await;
+    let Change::Refused(PluginError::ForbiddenImport { interface, reason }) = &change else {
+        panic!("a plugin importing the file system was not refused: {change:?}");
+    };
+    assert!(interface.starts_with("wasi:filesystem/"), "{interface}");
+    assert!(reason.contains("may not read or write files"), "{reason}");
+    assert_eq!(active_hog_sha(&host), serving);
+
+    // A plugin that loops: it fits the contract, but its check run runs out of CPU time.
+    let change = replace_hog(&host, &std::fs::read(LOOPER_WASM).unwrap()).await;
+    let Change::Refused(error @ PluginError::CheckRun(_)) = &change else {
+        panic!("a plugin failing its check run was not refused: {change:?}");
+    };
+    assert_eq!(
+        error.to_string(),
+        "failed its check run against the sample user `clocky-check`: ran out of CPU time \
+         after 2000 ms"
+    );
+    assert_eq!(active_hog_sha(&host), serving);
+    assert!(hog_serves(&host, "alice").await);
+
+    // The same file fixed: it loads, and its refusal is forgotten.
+    let change = replace_hog(&host, &variant(&hog_bytes(), "fixed")).await;
+    assert!(matches!(change, Change::Activated { .. }), "{change:?}");
+    assert_eq!(listed_reason(&host, &path), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_failing_half_its_first_exports_is_rolled_back_by_itself() {
+    // The defaults: judged after 4 exports, rolled back at 50% failed.
+    let host = TestHost::builder().plugin(HOG_WASM).start().await;
+    let first = active_hog_sha(&host);
+    let second_bytes = variant(&hog_bytes(), "second release");
+    let change = replace_hog(&host, &second_bytes).await;
+    assert!(matches!(change, Change::Activated { .. }), "{change:?}");
+    let second = sha256_hex(&second_bytes);
+    assert_eq!(active_hog_sha(&host), second);
+
+    // Two good exports, then two that trap: 2 of 4 failed is 50%, so the fourth rolls back.
+    assert!(hog_serves(&host, "alice").await);
+    assert!(hog_serves(&host, "alice").await);
+    assert!(!hog_serves(&host, "hog-panic").await);
+    assert_eq!(
+        active_hog_sha(&host),
+        second,
+        "3 exports are too few to judge"
+    );
+    assert!(!hog_serves(&host, "hog-panic").await);
+    assert_eq!(active_hog_sha(&host), first);
+
+    let reports = host.app.plugins.report();
+    let rolled_back = reports
+        .iter()
+        .find(|report| report.sha256.as_deref() == Some(second.as_str()))
+        .expect("the rolled-back version is listed");
+    assert_eq!(rolled_back.state, "rolled-back");
+    assert_eq!((rolled_back.served, rolled_back.failed), (2, 2));
+    assert_eq!(
+        rolled_back.reason.as_deref(),
+        Some("2 of its first 4 exports failed, at or over the 50% threshold")
+    );
+
+    // Reading the folder again does not bring the rolled-back file back into service.
+    let folder = host.app.folder.as_ref().unwrap();
+    let changes = folder.lock().await.load_all().await.unwrap();
+    assert!(
+        matches!(changes.as_slice(), [(_, Change::RolledBackBefore(_))]),
+        "{changes:?}"
+    );
+    assert_eq!(active_hog_sha(&host), first);
+    assert!(hog_serves(&host, "alice").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_with_no_earlier_version_is_not_rolled_back_and_keeps_counting() {
+    let host = TestHost::builder().plugin(HOG_WASM).start().await;
+    for _ in 0..4 {
+        assert!(!hog_serves(&host, "hog-panic").await);
+    }
+    let hog = host.app.plugins.get("hog").unwrap();
+    assert_eq!((hog.stats.served(), hog.stats.failed()), (0, 4));
+}
