@@ -17,10 +17,12 @@
 //! - `harness`: the harness's own checks, so a broken checker cannot pass everything.
 //! - `formats`: the built-in CSV formats through the real host, against the JSON export.
 //! - `hot_swap`: plugins replaced, refused and removed on a running host.
+//! - `admin`: the admin endpoint: plugin list, reload, rollback, token.
 //! - `vetting`: what a plugin file must pass before it serves, and automatic rollback.
 //! - `discord`: the bot on the fake Discord: commands, `/data-export` by DM, retries.
 //! - `discord_fake`: the fake Discord against the real serenity client and its models.
 
+mod admin;
 mod discord;
 mod discord_fake;
 mod document;

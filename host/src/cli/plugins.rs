@@ -140,7 +140,7 @@ async fn check(file: &Path, config: &Config) -> anyhow::Result<()> {
         }
         Err(error) => {
             bail!(
-                "{} would be refused: it {error}\n(step: {})",
+                "{} would be refused at the step \"{}\": {error}",
                 file.display(),
                 step_of(&error)
             )

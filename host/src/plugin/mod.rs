@@ -448,7 +448,7 @@ impl PluginRuntime {
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
             .await
             .map_err(|error| PluginError::Invalid(format!("compilation did not finish: {error}")))?
-            .map_err(|error| PluginError::Invalid(format!("{error:#}")))?;
+            .map_err(|error| PluginError::Invalid(one_line(&format!("{error:#}"))))?;
         let world_version = check::world_version(&component, &self.engine)?;
         let imports = check::imports(&component, &self.engine)?;
         let instance_pre = self
@@ -659,6 +659,12 @@ impl PluginRuntime {
             Ok(Err(error)) => Err(classify(&error, &state, &limits)),
         }
     }
+}
+
+/// Joins a multi-line message (wasmparser prints byte lists one per line) into one line, for
+/// logs and the operator's list.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The engine's settings; with `pooled`, instances come from a pool sized for those limits.

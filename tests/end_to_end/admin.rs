@@ -1,0 +1,157 @@
+//! The admin endpoint `clocky plugins` talks to, called through its router without a socket:
+//! the plugin list, a reload of the folder, rollback, and the bearer token.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use clocky::plugin::PluginReport;
+use clocky_tests::fixtures::HOG_WASM;
+use clocky_tests::{TestHost, variant};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const TOKEN: &str = "an-admin-token-of-some-length";
+
+async fn call(
+    host: &TestHost,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = clocky::admin::for_app(&host.app)
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn reports(body: Value) -> Vec<PluginReport> {
+    serde_json::from_value(body).expect("a list of plugin reports")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_shows_every_active_plugin_with_its_origin_and_counts() {
+    let host = TestHost::builder().plugin(HOG_WASM).start().await;
+    let (status, body) = call(&host, Method::GET, "/plugins", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let reports = reports(body);
+    let names: Vec<(&str, &str)> = reports
+        .iter()
+        .map(|report| (report.name.as_str(), report.state.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("clockify-csv", "active"),
+            ("data-export", "active"),
+            ("harvest-csv", "active"),
+            ("hog", "active"),
+            ("sessions-csv", "active"),
+            ("toggl-csv", "active"),
+        ]
+    );
+    let hog = &reports[3];
+    assert_eq!(hog.version.as_deref(), Some("0.1.0"));
+    assert_eq!(hog.world_version.as_deref(), Some("1.0.0"));
+    assert!(
+        hog.origin.ends_with("clocky_fixture_hog.wasm"),
+        "{}",
+        hog.origin
+    );
+    assert_eq!((hog.served, hog.failed), (0, 0));
+    assert_eq!(reports[1].origin, "built-in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_and_rollback_act_on_the_running_host() {
+    let host = TestHost::builder().plugin(HOG_WASM).start().await;
+    let first = host.app.plugins.get("hog").unwrap().sha256.clone();
+
+    // Nothing changed: the reload reports the file as it is.
+    let (status, body) = call(&host, Method::POST, "/plugins/reload", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body[0]["outcome"], "unchanged");
+
+    // A second version written into the folder serves after a reload.
+    let dir = host.app.config.plugins.dir.clone().unwrap();
+    let bytes = variant(&std::fs::read(HOG_WASM).unwrap(), "second");
+    std::fs::write(dir.join("hog-2.wasm"), &bytes).unwrap();
+    std::fs::remove_file(dir.join("clocky_fixture_hog.wasm")).unwrap();
+    let (status, body) = call(&host, Method::POST, "/plugins/reload", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let outcomes: Vec<(String, String)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|outcome| {
+            let file = outcome["file"].as_str().unwrap();
+            let name = file.rsplit('/').next().unwrap().to_owned();
+            (name, outcome["outcome"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    // The removed file no longer provides hog; the new one does (files in name order).
+    assert_eq!(
+        outcomes,
+        [
+            ("clocky_fixture_hog.wasm".to_owned(), "removed".to_owned()),
+            ("hog-2.wasm".to_owned(), "activated".to_owned()),
+        ]
+    );
+    assert_ne!(host.app.plugins.get("hog").unwrap().sha256, first);
+
+    // Hog has no built-in version, and its first file is gone, so removal forgot the earlier
+    // version: there is nothing to roll back to.
+    let (status, body) = call(&host, Method::POST, "/plugins/hog/rollback", None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        body["error"],
+        "\"hog\" has no earlier version to go back to"
+    );
+
+    // Put the first file back beside the second: the second stays, the first is a standby.
+    std::fs::copy(HOG_WASM, dir.join("hog-3.wasm")).unwrap();
+    let (_, body) = call(&host, Method::POST, "/plugins/reload", None).await;
+    assert_eq!(body[1]["outcome"], "activated", "{body}");
+    assert_eq!(host.app.plugins.get("hog").unwrap().sha256, first);
+    let (status, body) = call(&host, Method::POST, "/plugins/hog/rollback", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "hog");
+    assert_ne!(host.app.plugins.get("hog").unwrap().sha256, first);
+
+    let (status, body) = call(&host, Method::POST, "/plugins/nothing/rollback", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "no plugin called \"nothing\" is active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_every_request_must_carry_it() {
+    let host = TestHost::builder()
+        .configure(|config| config.admin.token = Some(TOKEN.to_owned()))
+        .start()
+        .await;
+    for token in [None, Some("wrong-token-of-some-length"), Some("")] {
+        let (status, body) = call(&host, Method::GET, "/plugins", token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(
+            body["error"],
+            "this endpoint needs the admin token (admin.token) as a bearer token"
+        );
+        let (status, _) = call(&host, Method::POST, "/plugins/data-export/rollback", token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+    }
+    let (status, _) = call(&host, Method::GET, "/plugins", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    // Without a folder there is nothing to reload, and the answer says so.
+    let (status, body) = call(&host, Method::POST, "/plugins/reload", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        body["error"].as_str().unwrap().contains("plugins.dir"),
+        "{body}"
+    );
+}
