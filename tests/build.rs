@@ -15,6 +15,7 @@ fn main() {
         "clocky-fixture-hog",
         "clocky-fixture-snooper",
         "clocky-fixture-future",
+        "clocky-fixture-elder",
     ];
     let watched = ["tests/plugins", "plugins/template", "plugins/sdk"];
     let built = clocky_plugin_build::build(root, &packages, &watched);
@@ -33,4 +34,5 @@ fn main() {
         built[4].display()
     );
     println!("cargo:rustc-env=FIXTURE_FUTURE_WASM={}", built[5].display());
+    println!("cargo:rustc-env=FIXTURE_ELDER_WASM={}", built[6].display());
 }

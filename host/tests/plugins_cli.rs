@@ -73,7 +73,7 @@ fn check_reports_a_good_plugin_and_refuses_a_bad_file_naming_the_step() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("  contract        clocky:plugin@1.0.0\n"),
+        stdout.contains("  contract        clocky:plugin@1.1.0\n"),
         "{stdout}"
     );
     // The sample user has four sessions in two servers, and the JSON export includes them all.
@@ -141,7 +141,7 @@ fn list_and_rollback_ask_the_running_host() {
     let cells: Vec<&str> = data_export.split_whitespace().collect();
     // NAME VERSION STATE CONTRACT SHA256 LOAD ms SERVED FAILED ORIGIN
     assert_eq!(cells[2], "active", "{data_export}");
-    assert_eq!(cells[3], "1.0.0", "{data_export}");
+    assert_eq!(cells[3], "1.1.0", "{data_export}");
     assert_eq!(cells[4].len(), 12, "{data_export}");
     assert_eq!(&cells[7..], ["0", "0", "built-in"], "{data_export}");
 

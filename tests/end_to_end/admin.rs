@@ -58,7 +58,7 @@ async fn the_list_shows_every_active_plugin_with_its_origin_and_counts() {
     );
     let hog = &reports[3];
     assert_eq!(hog.version.as_deref(), Some("0.1.0"));
-    assert_eq!(hog.world_version.as_deref(), Some("1.0.0"));
+    assert_eq!(hog.world_version.as_deref(), Some("1.1.0"));
     assert!(
         hog.origin.ends_with("clocky_fixture_hog.wasm"),
         "{}",

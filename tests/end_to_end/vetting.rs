@@ -12,7 +12,7 @@ use clocky::db::exports::JobState;
 use clocky::export::Requested;
 use clocky::plugin::PluginError;
 use clocky::plugin::folder::Change;
-use clocky_tests::fixtures::{FUTURE_WASM, HOG_WASM, LOOPER_WASM, SNOOPER_WASM};
+use clocky_tests::fixtures::{ELDER_WASM, FUTURE_WASM, HOG_WASM, LOOPER_WASM, SNOOPER_WASM};
 use clocky_tests::{TestHost, user, variant};
 
 const ALICE: u64 = 123_456_789_012_345_678;
@@ -108,7 +108,7 @@ async fn every_bad_file_is_refused_with_its_reason_while_the_serving_version_goe
     };
     assert_eq!(
         error.to_string(),
-        "was built for clocky:plugin@2.0.0, but this host serves clocky:plugin@1.0.0 and \
+        "was built for clocky:plugin@2.0.0, but this host serves clocky:plugin@1.1.0 and \
          earlier 1.x versions; rebuild it against this host's wit/ folder, or upgrade the host"
     );
     assert_eq!(listed_reason(&host, &path), Some(error.to_string()));
@@ -196,4 +196,39 @@ async fn a_plugin_with_no_earlier_version_is_not_rolled_back_and_keeps_counting(
     }
     let hog = host.app.plugins.get("hog").unwrap();
     assert_eq!((hog.stats.served(), hog.stats.failed()), (0, 4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_built_for_an_earlier_contract_version_serves_beside_current_ones() {
+    let host = TestHost::builder()
+        .now("2025-01-16T00:00:00Z")
+        .plugin(ELDER_WASM)
+        .plugin(HOG_WASM)
+        .start()
+        .await;
+    let elder = host
+        .app
+        .plugins
+        .get("elder")
+        .expect("the 1.0.0 plugin is active");
+    assert_eq!(elder.world_version.to_string(), "1.0.0");
+    let hog = host.app.plugins.get("hog").unwrap();
+    assert_eq!(hog.world_version.to_string(), clocky::plugin::WORLD_VERSION);
+
+    // Three sessions in two servers: more than the elder's page of two.
+    for (server, day) in [(1_u64, "13"), (2, "14"), (1, "15")] {
+        host.session(
+            host.member(ALICE, server),
+            &format!("2025-01-{day}T09:00:00Z"),
+            &format!("2025-01-{day}T17:00:00Z"),
+        )
+        .await;
+    }
+    let exported = host.export_as(ALICE, Some("elder")).await;
+    assert_eq!(
+        exported.bytes,
+        b"{\"contract\":\"1.0.0\",\"sessions\":3,\"servers\":2}"
+    );
+    assert_eq!(exported.message.sessions_included, 3);
+    assert!(hog_serves(&host, "alice").await);
 }

@@ -50,6 +50,9 @@ pub mod fixtures {
     pub const SNOOPER_WASM: &str = env!("FIXTURE_SNOOPER_WASM");
     /// Built for `clocky:plugin@2.0.0`, a contract version this host does not serve.
     pub const FUTURE_WASM: &str = env!("FIXTURE_FUTURE_WASM");
+    /// Built for `clocky:plugin@1.0.0`, an earlier version this host still serves; counts the
+    /// user's sessions and servers.
+    pub const ELDER_WASM: &str = env!("FIXTURE_ELDER_WASM");
     /// The plugin template of `plugins/template` (`hours-by-server`), as a plugin author
     /// starts from it.
     pub const TEMPLATE_WASM: &str = env!("FIXTURE_TEMPLATE_WASM");

@@ -15,6 +15,7 @@ use super::bindings::clocky::plugin::types::{
     SessionStatus,
 };
 use super::bindings::clocky::plugin::{log, types, user_data};
+use super::bindings_1_0::clocky::plugin as v1_0;
 use super::limits::MAX_LOG_LINE_BYTES;
 use crate::db::history::{self, BreakEntry, Position};
 use crate::db::{DbError, Tx, tracking as q};
@@ -245,6 +246,18 @@ impl user_data::Host for GuestState {
 }
 
 impl log::Host for GuestState {
+    async fn enabled(&mut self, level: log::Level) -> wasmtime::Result<bool> {
+        if self.log_lines_written >= self.limits.log_lines {
+            return Ok(false);
+        }
+        Ok(match level {
+            log::Level::Debug => tracing::enabled!(Level::DEBUG),
+            log::Level::Info => tracing::enabled!(Level::INFO),
+            log::Level::Warn => tracing::enabled!(Level::WARN),
+            log::Level::Error => tracing::enabled!(Level::ERROR),
+        })
+    }
+
     async fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         if self.log_lines_written >= self.limits.log_lines {
             self.log_lines_dropped += 1;
@@ -260,6 +273,46 @@ impl log::Host for GuestState {
             log::Level::Error => tracing::event!(Level::ERROR, plugin, "{line}"),
         }
         Ok(())
+    }
+}
+
+// Plugins built for 1.0.0 read the same records through the same code; only the log's level
+// enum is a type of its own in that version.
+impl v1_0::user_data::Host for GuestState {
+    async fn get_profile(&mut self) -> wasmtime::Result<Result<Profile, QueryError>> {
+        <Self as user_data::Host>::get_profile(self).await
+    }
+
+    async fn sessions(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> wasmtime::Result<Result<SessionPage, QueryError>> {
+        <Self as user_data::Host>::sessions(self, after, limit).await
+    }
+
+    async fn breaks(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> wasmtime::Result<Result<BreakPage, QueryError>> {
+        <Self as user_data::Host>::breaks(self, after, limit).await
+    }
+
+    async fn servers(&mut self) -> wasmtime::Result<Result<Vec<ServerRecord>, QueryError>> {
+        <Self as user_data::Host>::servers(self).await
+    }
+}
+
+impl v1_0::log::Host for GuestState {
+    async fn write(&mut self, level: v1_0::log::Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            v1_0::log::Level::Debug => log::Level::Debug,
+            v1_0::log::Level::Info => log::Level::Info,
+            v1_0::log::Level::Warn => log::Level::Warn,
+            v1_0::log::Level::Error => log::Level::Error,
+        };
+        <Self as log::Host>::write(self, level, message).await
     }
 }
 

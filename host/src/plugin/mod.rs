@@ -48,7 +48,8 @@ pub use limits::Limits;
 use limits::{MAX_STDERR_BYTES, MemoryLimiter, TICK};
 pub use registry::{PluginRegistry, PluginReport, Probation};
 
-/// Bindings generated from `wit/` for the host side.
+/// Bindings generated from `wit/` for the host side: the current contract version,
+/// [`WORLD_VERSION`].
 pub mod bindings {
     wasmtime::component::bindgen!({
         world: "exporter-plugin",
@@ -59,11 +60,25 @@ pub mod bindings {
     });
 }
 
+/// Bindings for plugins built for `clocky:plugin@1.0.0` (`wit/versions/1.0.0`). The records
+/// are shared with [`bindings`], so the host answers both versions with one implementation;
+/// only the exporter's own types are converted.
+pub mod bindings_1_0 {
+    wasmtime::component::bindgen!({
+        world: "exporter-plugin",
+        path: "../wit/versions/1.0.0",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: { "clocky:plugin/types": super::bindings::clocky::plugin::types },
+    });
+}
+
 use bindings::exports::clocky::plugin::exporter::{self, ExportRequest};
 use bindings::{ExporterPlugin, ExporterPluginPre};
 
-/// The WIT package version this host implements.
-pub const WORLD_VERSION: &str = "1.0.0";
+/// The WIT package version this host implements. Plugins built for any earlier 1.x version
+/// are served too, each through its own bindings.
+pub const WORLD_VERSION: &str = "1.1.0";
 
 /// Why a plugin could not be loaded or did not produce a document.
 #[derive(Debug, Error)]
@@ -244,7 +259,110 @@ pub struct Plugin {
     pub imports: Vec<String>,
     /// What its check run produced.
     pub check_run: CheckRunSummary,
-    pre: ExporterPluginPre<GuestState>,
+    pre: Pre,
+}
+
+/// A plugin pre-instantiated through the bindings of the contract version it was built for.
+enum Pre {
+    /// Built for [`WORLD_VERSION`].
+    Current(ExporterPluginPre<GuestState>),
+    /// Built for 1.0.0.
+    V1_0(bindings_1_0::ExporterPluginPre<GuestState>),
+}
+
+impl Pre {
+    /// Pre-instantiates `instance_pre` with the bindings of `version`, which
+    /// [`check::world_version`] has already accepted.
+    fn new(
+        instance_pre: wasmtime::component::InstancePre<GuestState>,
+        version: &semver::Version,
+    ) -> wasmtime::Result<Pre> {
+        if (version.major, version.minor) == (1, 0) {
+            return Ok(Pre::V1_0(bindings_1_0::ExporterPluginPre::new(
+                instance_pre,
+            )?));
+        }
+        Ok(Pre::Current(ExporterPluginPre::new(instance_pre)?))
+    }
+
+    /// Instantiates the plugin in `store` and drops the instance.
+    async fn instantiate(&self, store: &mut Store<GuestState>) -> wasmtime::Result<()> {
+        match self {
+            Pre::Current(pre) => pre.instantiate_async(store).await.map(drop),
+            Pre::V1_0(pre) => pre.instantiate_async(store).await.map(drop),
+        }
+    }
+
+    /// Instantiates the plugin in `store` and asks for its metadata.
+    async fn metadata(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<exporter::PluginMetadata> {
+        match self {
+            Pre::Current(pre) => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance.clocky_plugin_exporter().call_metadata(store).await
+            }
+            Pre::V1_0(pre) => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                let old = instance
+                    .clocky_plugin_exporter()
+                    .call_metadata(store)
+                    .await?;
+                Ok(exporter::PluginMetadata {
+                    name: old.name,
+                    version: old.version,
+                    media_type: old.media_type,
+                    file_extension: old.file_extension,
+                    description: old.description,
+                })
+            }
+        }
+    }
+
+    /// Instantiates the plugin in `store` and runs one export.
+    async fn export(
+        &self,
+        store: &mut Store<GuestState>,
+        request: ExportRequest,
+    ) -> wasmtime::Result<Result<exporter::Document, exporter::ExportError>> {
+        match self {
+            Pre::Current(pre) => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .clocky_plugin_exporter()
+                    .call_export(store, request)
+                    .await
+            }
+            Pre::V1_0(pre) => {
+                use bindings_1_0::exports::clocky::plugin::exporter as old;
+                let instance = pre.instantiate_async(&mut *store).await?;
+                let request = old::ExportRequest {
+                    generated_at: request.generated_at,
+                };
+                let result = instance
+                    .clocky_plugin_exporter()
+                    .call_export(store, request)
+                    .await?;
+                Ok(match result {
+                    Ok(document) => Ok(exporter::Document {
+                        bytes: document.bytes,
+                        sessions_included: document.sessions_included,
+                        servers_included: document.servers_included,
+                    }),
+                    Err(old::ExportError::QueryFailed(error)) => {
+                        Err(exporter::ExportError::QueryFailed(error))
+                    }
+                    Err(old::ExportError::InvalidData(text)) => {
+                        Err(exporter::ExportError::InvalidData(text))
+                    }
+                    Err(old::ExportError::Internal(text)) => {
+                        Err(exporter::ExportError::Internal(text))
+                    }
+                })
+            }
+        }
+    }
 }
 
 /// What a plugin's check run against the sample user produced.
@@ -399,9 +517,15 @@ impl PluginRuntime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
+        // Every supported version's imports, each answered by the same implementation.
         ExporterPlugin::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |state| {
             state
         })
+        .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
+        bindings_1_0::ExporterPlugin::add_to_linker::<GuestState, HasSelf<GuestState>>(
+            &mut linker,
+            |state| state,
+        )
         .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
         Ok(PluginRuntime {
             engine,
@@ -423,9 +547,8 @@ impl PluginRuntime {
         let mut store = self.store(None, String::new(), self.limits);
         plugin
             .pre
-            .instantiate_async(&mut store)
+            .instantiate(&mut store)
             .await
-            .map(drop)
             .map_err(|error| PluginError::Trap(format!("{error:#}")))
     }
 
@@ -455,13 +578,13 @@ impl PluginRuntime {
             .linker
             .instantiate_pre(&component)
             .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
-        let pre = ExporterPluginPre::new(instance_pre)
+        let pre = Pre::new(instance_pre, &world_version)
             .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
 
         let label = format!("sha256:{}", &sha256[..12]);
         let metadata = self
-            .call(&pre, None, label, self.limits, async |plugin, store| {
-                plugin.clocky_plugin_exporter().call_metadata(store).await
+            .call(None, label, self.limits, async |store| {
+                pre.metadata(store).await
             })
             .await?
             .0;
@@ -553,18 +676,9 @@ impl PluginRuntime {
         let label = format!("{}@{}", plugin.metadata.name, plugin.metadata.version);
         let started = Instant::now();
         let (result, state) = self
-            .call(
-                &plugin.pre,
-                Some(capability),
-                label,
-                limits,
-                async move |instance, store| {
-                    instance
-                        .clocky_plugin_exporter()
-                        .call_export(store, request)
-                        .await
-                },
-            )
+            .call(Some(capability), label, limits, async move |store| {
+                plugin.pre.export(store, request).await
+            })
             .await?;
         let document = result.map_err(|error| PluginError::Guest(describe_guest_error(&error)))?;
         if document.bytes.len() > limits.output_bytes {
@@ -633,21 +747,17 @@ impl PluginRuntime {
         store
     }
 
-    /// Instantiates `pre` in a fresh store and runs `call` under every limit, turning whatever
-    /// went wrong into a [`PluginError`].
+    /// Runs `call` (which instantiates the plugin) in a fresh store under every limit, turning
+    /// whatever went wrong into a [`PluginError`].
     async fn call<R>(
         &self,
-        pre: &ExporterPluginPre<GuestState>,
         user: Option<Capability>,
         label: String,
         limits: Limits,
-        call: impl AsyncFnOnce(&ExporterPlugin, &mut Store<GuestState>) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&mut Store<GuestState>) -> wasmtime::Result<R>,
     ) -> Result<(R, GuestState), PluginError> {
         let mut store = self.store(user, label, limits);
-        let run = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            call(&instance, &mut store).await
-        };
+        let run = call(&mut store);
         let outcome = tokio::time::timeout(limits.wall, run).await;
         let state = store.into_data();
         report_guest_output(&state);
