@@ -111,7 +111,7 @@ async fn open(dir: &Path) -> anyhow::Result<App> {
     std::fs::create_dir_all(&plugins)?;
     config.plugins.dir = Some(plugins);
     config.plugins.cache_dir = Some(dir.join("cache"));
-    config.admin.listen = None;
+    config.admin.enabled = false;
     let clock = Arc::new(ManualClock::new(NOW));
     App::open(config, clock).await
 }

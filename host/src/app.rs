@@ -171,7 +171,8 @@ impl App {
 
         // The admin endpoint is bound before anything is served, so an address already in use
         // stops the start rather than leaving operators without it.
-        if let Some(listen) = self.config.admin.listen {
+        if self.config.admin.enabled {
+            let listen = self.config.admin.listen;
             let admin_listener = TcpListener::bind(listen).await.with_context(|| {
                 format!("failed to listen on {listen} for the admin endpoint (admin.listen)")
             })?;

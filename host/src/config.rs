@@ -175,9 +175,11 @@ impl std::fmt::Debug for DiscordConfig {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    /// Address to listen on, or none to turn the endpoint off. Loopback by default, where
-    /// only the machine's own users reach it. Any other address needs `token`.
-    pub listen: Option<SocketAddr>,
+    /// Whether `clocky serve` runs the endpoint at all.
+    pub enabled: bool,
+    /// Address to listen on. Loopback by default, where only the machine's own users reach
+    /// it. Any other address needs `token`.
+    pub listen: SocketAddr,
     /// A secret every request must carry as `Authorization: Bearer <token>`; at least 16
     /// characters. Prefer the environment variable `CLOCKY_ADMIN__TOKEN` to a file.
     pub token: Option<String>,
@@ -186,7 +188,8 @@ pub struct AdminConfig {
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
-            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             token: None,
         }
     }
@@ -196,6 +199,7 @@ impl std::fmt::Debug for AdminConfig {
     // Like the bot token, the admin token must not reach the log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminConfig")
+            .field("enabled", &self.enabled)
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "<hidden>"))
             .finish()
@@ -370,9 +374,7 @@ impl Config {
         {
             return invalid("admin.token must be at least 16 characters, without spaces");
         }
-        if let Some(listen) = self.admin.listen
-            && !listen.ip().is_loopback()
-            && self.admin.token.is_none()
+        if self.admin.enabled && !self.admin.listen.ip().is_loopback() && self.admin.token.is_none()
         {
             return invalid(
                 "admin.listen is not a loopback address, so admin.token must be set: anyone who \
@@ -450,6 +452,23 @@ mod tests {
         assert_eq!(config.exports.link_hours, 24);
         assert_eq!(config.tracking.max_session_hours, 12);
         assert_eq!(config.database_url(), "sqlite://clocky-data/clocky.db");
+    }
+
+    #[test]
+    fn an_admin_endpoint_off_loopback_needs_a_long_token() {
+        let mut config = Config::default();
+        config.admin.listen = SocketAddr::from(([0, 0, 0, 0], 8081));
+        let refused = config.validate().unwrap_err().to_string();
+        assert!(refused.contains("admin.token must be set"), "{refused}");
+        config.admin.token = Some("short".to_owned());
+        let refused = config.validate().unwrap_err().to_string();
+        assert!(refused.contains("at least 16 characters"), "{refused}");
+        config.admin.token = Some("sixteen-chars-ok".to_owned());
+        config.validate().unwrap();
+        // Turned off, the address does not matter.
+        config.admin.token = None;
+        config.admin.enabled = false;
+        config.validate().unwrap();
     }
 
     #[test]

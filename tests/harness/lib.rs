@@ -199,7 +199,7 @@ impl TestHostBuilder {
         // keyed by the components' contents) saves compiling them again for each test.
         config.plugins.cache_dir = Some(std::env::temp_dir().join("clocky-tests-plugin-cache"));
         // Hosts run side by side; a test that wants the admin endpoint calls its router.
-        config.admin.listen = None;
+        config.admin.enabled = false;
         if let Some(rows) = self.page_size {
             config.exports.page_size = rows;
         }

@@ -44,12 +44,8 @@ pub async fn run(action: PluginsAction, admin: Option<Url>, config: Config) -> a
     }
     let base = match admin {
         Some(url) => url,
-        None => {
-            let Some(listen) = config.admin.listen else {
-                bail!("the admin endpoint is turned off (admin.listen); give its URL with --admin");
-            };
-            Url::parse(&format!("http://{listen}/")).context("failed to build the admin URL")?
-        }
+        None => Url::parse(&format!("http://{}/", config.admin.listen))
+            .context("failed to build the admin URL")?,
     };
     let client = AdminClient {
         http: reqwest::Client::new(),
