@@ -69,10 +69,12 @@ impl App {
             builtin.origin = Origin::Builtin;
             builtins.insert(builtin.metadata.name.clone(), Arc::new(builtin));
         }
-        let plugins: PluginSet = Arc::new(PluginRegistry::new(
-            builtins.values().cloned(),
-            config.plugins.probation(),
-        ));
+        let plugins: PluginSet = Arc::new(
+            PluginRegistry::new(builtins.values().cloned(), config.plugins.probation())
+                .with_db(db.clone())
+                .await
+                .context("failed to read the plugin rollbacks")?,
+        );
         let folder = match &config.plugins.dir {
             Some(dir) => {
                 let mut folder = PluginFolder::new(

@@ -186,6 +186,50 @@ async fn a_new_version_failing_half_its_first_exports_is_rolled_back_by_itself()
     );
     assert_eq!(active_hog_sha(&host), first);
     assert!(hog_serves(&host, "alice").await);
+
+    // The rollback is written to the database, off the export's path.
+    let recorded = async {
+        loop {
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT sha256, reason FROM plugin_rollbacks")
+                    .fetch_all(host.pool())
+                    .await
+                    .unwrap();
+            if !rows.is_empty() {
+                return rows;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let rows = tokio::time::timeout(std::time::Duration::from_secs(10), recorded)
+        .await
+        .expect("the rollback was recorded");
+    assert_eq!(
+        rows,
+        [(
+            second.clone(),
+            "2 of its first 4 exports failed, at or over the 50% threshold".to_owned()
+        )]
+    );
+
+    // A restart on the same folder and database does not serve the rolled-back file, which is
+    // the only file providing hog now that the first version's bytes were replaced.
+    let restarted =
+        clocky::app::App::open(host.config.clone(), std::sync::Arc::new(host.clock.clone()))
+            .await
+            .unwrap();
+    assert!(restarted.plugins.get("hog").is_none());
+    let refusal = restarted
+        .plugins
+        .report()
+        .into_iter()
+        .find(|report| report.state == "refused")
+        .and_then(|report| report.reason)
+        .unwrap_or_default();
+    assert!(
+        refusal.contains("was rolled back (2 of its first 4 exports failed"),
+        "{refusal}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,9 @@
 //! - per name, the versions that served before the active one (newest last, at most
 //!   [`KEEP_PREVIOUS`]), which `rollback` returns to;
 //! - the versions that were rolled back, by hash, so that the file that provided one is not
-//!   activated again merely because the folder is read again;
+//!   activated again merely because the folder is read again. With a database attached
+//!   ([`PluginRegistry::with_db`]) they are also written to `plugin_rollbacks` and read back at
+//!   start-up, so a restart does not bring them back either;
 //! - per file, why it was refused, until it loads or goes away.
 //!
 //! **Probation.** A version that replaced another is watched over its first exports. When, after
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{Origin, Plugin};
+use crate::db::{Db, DbError};
 
 /// How many earlier versions of a plugin are kept for rollback.
 pub const KEEP_PREVIOUS: usize = 4;
@@ -156,6 +159,7 @@ pub struct PluginRegistry {
     active: RwLock<BTreeMap<String, Arc<Plugin>>>,
     book: Mutex<Book>,
     probation: Probation,
+    db: Option<Db>,
 }
 
 impl PluginRegistry {
@@ -169,7 +173,42 @@ impl PluginRegistry {
             active: RwLock::new(active),
             book: Mutex::new(Book::default()),
             probation,
+            db: None,
         }
+    }
+
+    /// The same registry, remembering rollbacks in `db`: those already recorded there are
+    /// refused from now on, and every new one is written there.
+    pub async fn with_db(mut self, db: Db) -> Result<Self, DbError> {
+        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT sha256, name, version, reason, rolled_back_at FROM plugin_rollbacks
+             ORDER BY rolled_back_at",
+        )
+        .fetch_all(db.pool())
+        .await?;
+        let book = self
+            .book
+            .get_mut()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for (sha256, name, version, reason, at) in rows {
+            book.retired.push(Retired {
+                report: PluginReport {
+                    name,
+                    version: Some(version),
+                    sha256: Some(sha256),
+                    world_version: None,
+                    state: "rolled-back".to_owned(),
+                    origin: "an earlier run".to_owned(),
+                    loaded_at: at,
+                    load_ms: None,
+                    served: 0,
+                    failed: 0,
+                    reason: Some(reason),
+                },
+            });
+        }
+        self.db = Some(db);
+        Ok(self)
     }
 
     fn book(&self) -> MutexGuard<'_, Book> {
@@ -274,6 +313,7 @@ impl PluginRegistry {
         drop(active);
         let mut report = PluginReport::of(&current, "rolled-back");
         report.reason = Some(reason.to_owned());
+        self.remember(&report);
         book.retired.push(Retired { report });
         tracing::warn!(
             plugin = %name,
@@ -284,6 +324,34 @@ impl PluginRegistry {
             "plugin rolled back"
         );
         Ok(rolled_back)
+    }
+
+    /// Writes a rollback to the database, off the caller's path: rollbacks happen inside an
+    /// export, under the registry's locks. A failed write is logged; the rollback itself holds
+    /// until the next restart either way.
+    fn remember(&self, report: &PluginReport) {
+        let (Some(db), Ok(runtime)) = (self.db.clone(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let report = report.clone();
+        runtime.spawn(async move {
+            let written = sqlx::query(
+                "INSERT INTO plugin_rollbacks (sha256, name, version, reason, rolled_back_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(report.sha256.as_deref().unwrap_or_default())
+            .bind(&report.name)
+            .bind(report.version.as_deref().unwrap_or_default())
+            .bind(report.reason.as_deref().unwrap_or_default())
+            .bind(chrono::Utc::now().timestamp())
+            .execute(db.pool())
+            .await;
+            if let Err(error) = written {
+                tracing::error!(%error, plugin = %report.name, "could not record the rollback; a restart may serve that version again");
+            }
+        });
     }
 
     /// Counts one finished export of `plugin`, and rolls the plugin back if it is on probation
