@@ -64,6 +64,18 @@ pub fn log(level: bindings::clocky::plugin::log::Level, message: &str) {
     let _ = (level, message);
 }
 
+/// Whether a line at `level` would reach the host's log now, so a plugin can skip building a
+/// message nobody will read (in a native test: never). Needs a host of contract 1.1.0 or later.
+pub fn log_enabled(level: bindings::clocky::plugin::log::Level) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    return bindings::clocky::plugin::log::enabled(level);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = level;
+        false
+    }
+}
+
 /// The word the JSON export uses for a session's status.
 pub fn status_word(status: SessionStatus) -> &'static str {
     match status {
