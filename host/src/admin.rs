@@ -9,6 +9,10 @@
 //! Answers are JSON; errors are `{"error": "..."}` with a 4xx status. The endpoint listens on
 //! `admin.listen`, loopback by default. With `admin.token` set, every request must carry it as
 //! a bearer token, compared by hash so the comparison takes the same time whatever it holds.
+//!
+//! Browsers are kept out even without a token: a request carrying an `Origin` header (which
+//! browsers add to cross-site requests, and `clocky plugins` never sends) is refused, and so is
+//! one whose `Host` is not a loopback name, which is what a DNS-rebinding page would send.
 //! Nothing here touches users' data: the endpoint sees plugins only.
 
 use std::sync::Arc;
@@ -112,6 +116,26 @@ fn error(status: StatusCode, text: impl Into<String>) -> Response {
 }
 
 async fn authorise(State(admin): State<Admin>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if headers.contains_key(header::ORIGIN) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "requests from web pages are refused; use `clocky plugins`",
+        );
+    }
+    if admin.token_hash.is_none() {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        if !loopback_host(host) {
+            return error(
+                StatusCode::FORBIDDEN,
+                "without admin.token this endpoint answers only requests addressed to a loopback \
+                 name (127.0.0.1, [::1] or localhost)",
+            );
+        }
+    }
     if let Some(expected) = admin.token_hash {
         let given = request
             .headers()
@@ -127,6 +151,18 @@ async fn authorise(State(admin): State<Admin>, request: Request, next: Next) -> 
         }
     }
     next.run(request).await
+}
+
+/// Whether a `Host` header names this machine's loopback interface, with or without a port.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 async fn list(State(admin): State<Admin>) -> Json<Vec<PluginReport>> {

@@ -18,7 +18,27 @@ async fn call(
     path: &str,
     token: Option<&str>,
 ) -> (StatusCode, Value) {
+    call_with(
+        host,
+        method,
+        path,
+        token,
+        &[(header::HOST.as_str(), "127.0.0.1:8081")],
+    )
+    .await
+}
+
+async fn call_with(
+    host: &TestHost,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     if let Some(token) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
@@ -114,10 +134,27 @@ async fn reload_and_rollback_act_on_the_running_host() {
         "\"hog\" has no earlier version to go back to"
     );
 
-    // Put the first file back beside the second: the second stays, the first is a standby.
+    // A second file for the same plugin is refused: it must replace the first.
     std::fs::copy(HOG_WASM, dir.join("hog-3.wasm")).unwrap();
     let (_, body) = call(&host, Method::POST, "/plugins/reload", None).await;
-    assert_eq!(body[1]["outcome"], "activated", "{body}");
+    assert_eq!(body[1]["outcome"], "refused", "{body}");
+    let reason = body[1]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("which ") && reason.contains("hog-2.wasm already provides"),
+        "{reason}"
+    );
+    std::fs::remove_file(dir.join("hog-3.wasm")).unwrap();
+
+    // The first bytes renamed over the second file: they serve, and the second stands by.
+    std::fs::copy(HOG_WASM, dir.join("hog-2.wasm.new")).unwrap();
+    std::fs::rename(dir.join("hog-2.wasm.new"), dir.join("hog-2.wasm")).unwrap();
+    let (_, body) = call(&host, Method::POST, "/plugins/reload", None).await;
+    assert_eq!(body[0]["outcome"], "activated", "{body}");
+    let listed = reports(call(&host, Method::GET, "/plugins", None).await.1);
+    assert!(
+        !listed.iter().any(|report| report.state == "refused"),
+        "{listed:?}"
+    );
     assert_eq!(host.app.plugins.get("hog").unwrap().sha256, first);
     let (status, body) = call(&host, Method::POST, "/plugins/hog/rollback", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -153,5 +190,46 @@ async fn with_a_token_every_request_must_carry_it() {
     assert!(
         body["error"].as_str().unwrap().contains("plugins.dir"),
         "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_from_web_pages_and_foreign_host_names_are_refused() {
+    let host = TestHost::builder().start().await;
+    let rollback = "/plugins/data-export/rollback";
+    // What a page on another site sends: a simple cross-site POST carries its Origin.
+    let from_page = [
+        ("host", "127.0.0.1:8081"),
+        ("origin", "https://evil.example"),
+        ("content-type", "text/plain"),
+    ];
+    let (status, body) = call_with(&host, Method::POST, rollback, None, &from_page).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body["error"],
+        "requests from web pages are refused; use `clocky plugins`"
+    );
+    // What a DNS-rebinding page sends: its own host name, pointed at 127.0.0.1.
+    for name in [
+        "evil.example",
+        "evil.example:8081",
+        "127.0.0.1.evil.example",
+    ] {
+        let (status, _) = call_with(&host, Method::GET, "/plugins", None, &[("host", name)]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
+    }
+    for name in ["localhost:8081", "[::1]:8081", "127.0.0.1", "LOCALHOST"] {
+        let (status, _) = call_with(&host, Method::GET, "/plugins", None, &[("host", name)]).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+    }
+    // Nothing was rolled back along the way.
+    assert_eq!(
+        host.app
+            .plugins
+            .get("data-export")
+            .unwrap()
+            .origin
+            .to_string(),
+        "built-in"
     );
 }

@@ -161,5 +161,20 @@ async fn a_broken_file_changes_nothing_and_a_removed_one_brings_the_built_in_bac
             "toggl-csv"
         ]
     );
+
+    // The watcher is told about reads too, its own included; a refused file that does not
+    // change is not read again. Refusal times are whole seconds, and a file read every quiet
+    // period (300 ms) would be refused again at a later second within 2.5 s.
+    let refused_at = || {
+        host.app
+            .plugins
+            .report()
+            .into_iter()
+            .find(|report| report.name == "garbage.wasm")
+            .map(|report| report.loaded_at)
+    };
+    let first = refused_at().expect("garbage.wasm is listed as refused");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(refused_at(), Some(first));
     serving.stop().await.expect("a clean stop");
 }

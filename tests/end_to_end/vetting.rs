@@ -276,3 +276,28 @@ async fn a_plugin_built_for_an_earlier_contract_version_serves_beside_current_on
     assert_eq!(exported.message.sessions_included, 3);
     assert!(hog_serves(&host, "alice").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_pipe_in_the_folder_is_refused_without_stalling_the_host() {
+    let host = TestHost::builder().plugin(HOG_WASM).start().await;
+    let pipe = plugin_dir(&host).join("pipe.wasm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let folder = host.app.folder.as_ref().unwrap();
+    let reading = async { folder.lock().await.load_all().await.unwrap() };
+    let changes = tokio::time::timeout(std::time::Duration::from_secs(10), reading)
+        .await
+        .expect("reading the folder does not wait on the pipe");
+    let (_, change) = changes
+        .iter()
+        .find(|(path, _)| *path == pipe)
+        .expect("the pipe is reported");
+    let Change::Unreadable(error) = change else {
+        panic!("{change:?}");
+    };
+    assert_eq!(error.to_string(), "it is not a regular file");
+    assert!(hog_serves(&host, "alice").await);
+}

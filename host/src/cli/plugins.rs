@@ -81,9 +81,10 @@ pub async fn run(action: PluginsAction, admin: Option<Url>, config: Config) -> a
                     .plugin
                     .map(|name| format!(" ({name})"))
                     .unwrap_or_default();
-                println!("{}: {}{plugin}", outcome.file, outcome.outcome);
+                let line = format!("{}: {}{plugin}", outcome.file, outcome.outcome);
+                println!("{}", printable(&line));
                 if let Some(reason) = outcome.reason {
-                    println!("    {reason}");
+                    println!("    {}", printable(&reason));
                 }
             }
         }
@@ -111,16 +112,23 @@ async fn check(file: &Path, config: &Config) -> anyhow::Result<()> {
         Ok(plugin) => {
             let summary = plugin.check_run;
             println!("{}: would be accepted", file.display());
-            println!("  name            {}", plugin.metadata.name);
-            println!("  version         {}", plugin.metadata.version);
+            println!("  name            {}", printable(&plugin.metadata.name));
+            println!("  version         {}", printable(&plugin.metadata.version));
             println!("  contract        clocky:plugin@{}", plugin.world_version);
             println!("  sha256          {}", plugin.sha256);
             println!(
                 "  document        {} (.{})",
-                plugin.metadata.media_type, plugin.metadata.file_extension
+                printable(&plugin.metadata.media_type),
+                printable(&plugin.metadata.file_extension)
             );
-            println!("  description     {}", plugin.metadata.description);
-            println!("  imports         {}", plugin.imports.join(", "));
+            println!(
+                "  description     {}",
+                printable(&plugin.metadata.description)
+            );
+            println!(
+                "  imports         {}",
+                printable(&plugin.imports.join(", "))
+            );
             println!(
                 "  check run       {} bytes, {} sessions and {} servers included (the sample user \
                  has 4 and 2), {} host queries, {} ms CPU, {} ms in all",
@@ -136,12 +144,27 @@ async fn check(file: &Path, config: &Config) -> anyhow::Result<()> {
         }
         Err(error) => {
             bail!(
-                "{} would be refused at the step \"{}\": {error}",
+                "{} would be refused at the step \"{}\": {}",
                 file.display(),
-                step_of(&error)
+                step_of(&error),
+                printable(&error.to_string())
             )
         }
     }
+}
+
+/// `text` with control characters written as escapes: names, descriptions and reasons come from
+/// plugins, and must not move the cursor or retitle the operator's terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The step of the load a refusal comes from, for plugin authors.
@@ -164,8 +187,11 @@ pub fn table(reports: &[PluginReport]) -> String {
         .iter()
         .map(|report| {
             [
-                report.name.clone(),
-                report.version.clone().unwrap_or_else(|| "-".to_owned()),
+                printable(&report.name),
+                report
+                    .version
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), printable),
                 report.state.clone(),
                 report
                     .world_version
@@ -180,7 +206,7 @@ pub fn table(reports: &[PluginReport]) -> String {
                     .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms")),
                 report.served.to_string(),
                 report.failed.to_string(),
-                report.origin.clone(),
+                printable(&report.origin),
             ]
         })
         .collect();
@@ -209,7 +235,8 @@ pub fn table(reports: &[PluginReport]) -> String {
     }
     for report in reports {
         if let Some(reason) = &report.reason {
-            out.push_str(&format!("\n{} ({}): {reason}\n", report.name, report.state));
+            let line = format!("{} ({}): {reason}", report.name, report.state);
+            out.push_str(&format!("\n{}\n", printable(&line)));
         }
     }
     out
@@ -268,7 +295,16 @@ impl AdminClient {
             .timeout(std::time::Duration::from_secs(120))
             .send()
             .await
-            .map_err(Failure::Unreachable)?;
+            .map_err(|error| {
+                if error.is_timeout() {
+                    Failure::Refused(anyhow::anyhow!(
+                        "the running host did not answer within 120 s; its log says what it is \
+                         doing"
+                    ))
+                } else {
+                    Failure::Unreachable(error)
+                }
+            })?;
         let status = response.status();
         if status.is_success() {
             return response.json::<T>().await.map_err(|error| {
@@ -282,5 +318,20 @@ impl AdminClient {
             Err(_) => format!("the admin endpoint answered {status}"),
         };
         Err(Failure::Refused(anyhow::anyhow!(text)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_from_plugins_are_escaped() {
+        let hostile = "ok\n\u{1b}[2K\u{1b}]0;title\u{7}done";
+        assert_eq!(
+            printable(hostile),
+            "ok\\n\\u{1b}[2K\\u{1b}]0;title\\u{7}done"
+        );
+        assert_eq!(printable("🚀 plain, text"), "🚀 plain, text");
     }
 }

@@ -91,6 +91,31 @@ impl Db {
         Ok(Db { pool })
     }
 
+    /// Opens a new, empty database in memory, migrated. It lives as long as this handle: the
+    /// pool keeps its one connection open for good, because an in-memory database disappears
+    /// with its last connection.
+    pub async fn in_memory() -> Result<Db, DbError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(|source| DbError::Open {
+                url: "sqlite::memory:".to_owned(),
+                source,
+            })?
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|source| DbError::Open {
+                url: "sqlite::memory:".to_owned(),
+                source,
+            })?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        Ok(Db { pool })
+    }
+
     /// The connection pool, for single statements.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

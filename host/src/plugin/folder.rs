@@ -38,6 +38,46 @@ pub type SharedFolder = Arc<tokio::sync::Mutex<PluginFolder>>;
 /// How long the folder must be quiet before changed files are read.
 pub const QUIET: Duration = Duration::from_millis(300);
 
+/// The largest plugin file read. The built-in plugins are 0.2 to 1.1 MiB; anything near this
+/// is not a plugin, and reading it whole would cost the host that much memory.
+pub const MAX_PLUGIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What the watcher last saw of a file: device, inode, length and modification time. A read
+/// (which the watcher also reports) leaves it alone; a rename-in or a write changes it.
+type Fingerprint = (u64, u64, u64, Option<std::time::SystemTime>);
+
+fn fingerprint(path: &Path) -> Option<Fingerprint> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((
+        metadata.dev(),
+        metadata.ino(),
+        metadata.len(),
+        metadata.modified().ok(),
+    ))
+}
+
+/// Reads a plugin file: a regular file (symbolic links followed) of at most
+/// [`MAX_PLUGIN_BYTES`], on a blocking thread, so that a named pipe or a device in the folder
+/// cannot stall the host.
+async fn read_plugin(path: &Path) -> std::io::Result<Vec<u8>> {
+    let path = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || {
+        let metadata = std::fs::metadata(&path)?;
+        if !metadata.is_file() {
+            return Err(std::io::Error::other("it is not a regular file"));
+        }
+        if metadata.len() > MAX_PLUGIN_BYTES {
+            return Err(std::io::Error::other(format!(
+                "it is {} bytes, more than the {MAX_PLUGIN_BYTES} a plugin may be",
+                metadata.len()
+            )));
+        }
+        std::fs::read(&path)
+    });
+    read.await.map_err(std::io::Error::other)?
+}
+
 /// What happened to one file.
 #[derive(Debug)]
 pub enum Change {
@@ -74,6 +114,9 @@ pub struct PluginFolder {
     builtins: BTreeMap<String, Arc<Plugin>>,
     /// Which plugin each loaded file provides.
     loaded_from: HashMap<PathBuf, String>,
+    /// What the watcher last saw of each file, so that reading a file does not make it read
+    /// again.
+    seen: HashMap<PathBuf, Option<Fingerprint>>,
 }
 
 impl PluginFolder {
@@ -90,6 +133,7 @@ impl PluginFolder {
             plugins,
             builtins,
             loaded_from: HashMap::new(),
+            seen: HashMap::new(),
         }
     }
 
@@ -115,13 +159,26 @@ impl PluginFolder {
         paths.sort();
         paths.dedup();
         let mut changes = Vec::new();
-        for path in paths {
-            let change = self.refresh(&path).await;
+        for path in &paths {
+            let change = self.refresh(path).await;
             if !matches!(change, Change::Ignored) {
-                changes.push((path, change));
+                changes.push((path.clone(), change));
             }
         }
+        // A refused file that is gone is no longer worth listing.
+        self.plugins
+            .retain_refusals(|path| paths.iter().any(|seen| seen == path) && path.exists());
         Ok(changes)
+    }
+
+    /// Like [`PluginFolder::refresh`], but only when the file differs from what this folder last
+    /// saw of it. The watcher uses this: it is told about reads too, including its own.
+    pub async fn refresh_if_changed(&mut self, path: &Path) -> Option<Change> {
+        let now = fingerprint(path);
+        if self.seen.get(path) == Some(&now) {
+            return None;
+        }
+        Some(self.refresh(path).await)
     }
 
     /// Brings the plugin set in line with the file at `path`, and logs what happened.
@@ -129,9 +186,13 @@ impl PluginFolder {
         if path.extension().is_none_or(|ext| ext != "wasm") {
             return Change::Ignored;
         }
-        let change = match std::fs::read(path) {
+        self.seen.insert(path.to_owned(), fingerprint(path));
+        let change = match read_plugin(path).await {
             Ok(bytes) => self.load(path, bytes).await,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => self.remove(path),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                self.seen.remove(path);
+                self.remove(path)
+            }
             Err(error) => Change::Unreadable(error),
         };
         let file = path.display();
@@ -188,6 +249,18 @@ impl PluginFolder {
         };
         plugin.origin = Origin::File(path.to_owned());
         let name = plugin.metadata.name.clone();
+        // Two files providing one plugin would leave which serves to the order they are read
+        // in; the second is refused, and the operator replaces the first instead.
+        if let Some((other, _)) = self
+            .loaded_from
+            .iter()
+            .find(|(other, provided)| **provided == name && other.as_path() != path)
+        {
+            return Change::Refused(PluginError::NameTaken {
+                name,
+                file: other.display().to_string(),
+            });
+        }
         let sha256 = plugin.sha256.clone();
         let unchanged = match self.plugins.activate(Arc::new(plugin)) {
             Ok(activation) => activation == super::registry::Activation::Unchanged,
@@ -256,7 +329,7 @@ impl PluginFolder {
                     paths.dedup();
                     let mut folder = folder.lock().await;
                     for path in paths {
-                        folder.refresh(&path).await;
+                        folder.refresh_if_changed(&path).await;
                     }
                 }
                 Err(error) => tracing::warn!(%error, "the plugin folder watcher reported an error"),

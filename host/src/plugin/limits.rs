@@ -127,6 +127,20 @@ impl MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
+    // The same caps as the pool's, so a host that fell back to on-demand allocation holds
+    // plugins to them too.
+    fn instances(&self) -> usize {
+        usize::try_from(POOL_CORE_INSTANCES_PER_PLUGIN).unwrap_or(usize::MAX)
+    }
+
+    fn tables(&self) -> usize {
+        usize::try_from(POOL_CORE_INSTANCES_PER_PLUGIN).unwrap_or(usize::MAX)
+    }
+
+    fn memories(&self) -> usize {
+        usize::try_from(POOL_MEMORIES_PER_PLUGIN).unwrap_or(usize::MAX)
+    }
+
     fn memory_growing(
         &mut self,
         current: usize,

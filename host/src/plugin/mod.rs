@@ -110,6 +110,18 @@ pub enum PluginError {
         /// Why it is refused.
         reason: String,
     },
+    /// Another file in the plugin folder already provides a plugin of this name.
+    #[error(
+        "provides the plugin {name:?}, which {file} already provides; replace that file \
+         (write the new version beside the folder and rename it over that file) instead of \
+         adding another"
+    )]
+    NameTaken {
+        /// The plugin's name.
+        name: String,
+        /// The file that provides it.
+        file: String,
+    },
     /// The plugin failed its export of the sample user.
     #[error("failed its check run against the sample user `{user}`: {0}", user = sample::SAMPLE_USERNAME)]
     CheckRun(String),
@@ -159,6 +171,7 @@ impl PluginError {
             | PluginError::WorldVersion { .. }
             | PluginError::ForbiddenImport { .. }
             | PluginError::Metadata(_)
+            | PluginError::NameTaken { .. }
             | PluginError::CheckRun(_) => "invalid-plugin",
             PluginError::Timeout { .. } | PluginError::WallTimeout { .. } => "timeout",
             PluginError::OutOfMemory { .. } => "out-of-memory",
@@ -571,7 +584,16 @@ impl PluginRuntime {
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
             .await
             .map_err(|error| PluginError::Invalid(format!("compilation did not finish: {error}")))?
-            .map_err(|error| PluginError::Invalid(one_line(&format!("{error:#}"))))?;
+            .map_err(|error| {
+                let mut text = one_line(&format!("{error:#}"));
+                if text.contains("component parser") {
+                    text.push_str(
+                        " (this is a core WebAssembly module; build the plugin for the \
+                         wasm32-wasip2 target, which makes a component)",
+                    );
+                }
+                PluginError::Invalid(text)
+            })?;
         let world_version = check::world_version(&component, &self.engine)?;
         let imports = check::imports(&component, &self.engine)?;
         let instance_pre = self
@@ -583,7 +605,7 @@ impl PluginRuntime {
 
         let label = format!("sha256:{}", &sha256[..12]);
         let metadata = self
-            .call(None, label, self.limits, async |store| {
+            .call(None, label, self.limits.for_check_run(), async |store| {
                 pre.metadata(store).await
             })
             .await?
@@ -794,6 +816,9 @@ fn engine_config(cache: Option<wasmtime::Cache>, pooled: Option<&Limits>) -> was
             .total_stacks(slots)
             .max_memory_size(limits.memory_bytes)
             .max_memories_per_component(limits::POOL_MEMORIES_PER_PLUGIN)
+            // Without this cap one plugin could take every core instance slot of the pool
+            // and make other plugins' exports fail.
+            .max_core_instances_per_component(limits::POOL_CORE_INSTANCES_PER_PLUGIN)
             .max_tables_per_component(limits::POOL_CORE_INSTANCES_PER_PLUGIN);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }

@@ -72,6 +72,9 @@ pub enum RegistryError {
     /// No plugin of that name serves.
     #[error("no plugin called {0:?} is active")]
     NoSuchPlugin(String),
+    /// The version to roll back is no longer the one serving.
+    #[error("the version of {0:?} to roll back no longer serves")]
+    NoLongerActive(String),
     /// Nothing served before the active version.
     #[error("{0:?} has no earlier version to go back to")]
     NothingToRollBackTo(String),
@@ -266,9 +269,11 @@ impl PluginRegistry {
         {
             return Ok(Activation::Unchanged);
         }
+        let sha256 = plugin.sha256.clone();
         if let Some(replaced) = active.insert(name.clone(), plugin) {
             let previous = book.previous.entry(name).or_default();
-            previous.retain(|kept| kept.sha256 != replaced.sha256);
+            // A version is either serving or standing by, never both.
+            previous.retain(|kept| kept.sha256 != replaced.sha256 && kept.sha256 != sha256);
             previous.push(replaced);
             if previous.len() > KEEP_PREVIOUS {
                 previous.remove(0);
@@ -296,12 +301,36 @@ impl PluginRegistry {
     /// Takes the active version of `name` out of service and brings back the one before it.
     /// The version taken out is not activated again from the same bytes.
     pub fn rollback(&self, name: &str, reason: &str) -> Result<RolledBack, RegistryError> {
+        self.rollback_version(name, None, reason)
+    }
+
+    /// Rolls `name` back, but only while `expected` (when given) is the version serving, all
+    /// under the locks: two exports failing at once must not roll back two versions.
+    fn rollback_version(
+        &self,
+        name: &str,
+        expected: Option<&Arc<Plugin>>,
+        reason: &str,
+    ) -> Result<RolledBack, RegistryError> {
         let mut book = self.book();
         let mut active = self.write();
         let Some(current) = active.get(name).cloned() else {
             return Err(RegistryError::NoSuchPlugin(name.to_owned()));
         };
-        let Some(previous) = book.previous.get_mut(name).and_then(Vec::pop) else {
+        if expected.is_some_and(|expected| !Arc::ptr_eq(expected, &current)) {
+            return Err(RegistryError::NoLongerActive(name.to_owned()));
+        }
+        let retired: Vec<String> = book
+            .retired
+            .iter()
+            .filter_map(|retired| retired.report.sha256.clone())
+            .collect();
+        let previous = book.previous.get_mut(name).and_then(|versions| {
+            // Versions retired since they were set aside are not brought back.
+            versions.retain(|kept| !retired.contains(&kept.sha256));
+            versions.pop()
+        });
+        let Some(previous) = previous else {
             return Err(RegistryError::NothingToRollBackTo(name.to_owned()));
         };
         let rolled_back = RolledBack {
@@ -368,18 +397,13 @@ impl PluginRegistry {
             return None;
         }
         // Only the version still serving is rolled back, and only once: another worker may
-        // have rolled it back a moment ago.
-        let still_active = self
-            .get(&plugin.metadata.name)
-            .is_some_and(|active| Arc::ptr_eq(&active, plugin));
-        if !still_active {
-            return None;
-        }
+        // have rolled it back a moment ago, which `rollback_version` checks under the locks.
         let reason = format!(
             "{failed} of its first {finished} exports failed, at or over the {}% threshold",
             probation.failure_percent
         );
-        self.rollback(&plugin.metadata.name, &reason).ok()
+        self.rollback_version(&plugin.metadata.name, Some(plugin), &reason)
+            .ok()
     }
 
     /// Records that the file at `path` was refused, and why.
@@ -387,6 +411,11 @@ impl PluginRegistry {
         self.book()
             .refused
             .insert(path.to_owned(), Refusal { reason, at });
+    }
+
+    /// Keeps only the refusals of files for which `keep` holds.
+    pub fn retain_refusals(&self, mut keep: impl FnMut(&Path) -> bool) {
+        self.book().refused.retain(|path, _| keep(path));
     }
 
     /// Forgets a refusal of the file at `path`: it loaded, or it is gone.

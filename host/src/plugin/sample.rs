@@ -74,7 +74,7 @@ pub async fn database() -> Result<Db, PluginError> {
             "the sample data for the check run could not be {what}: {error}"
         ))
     };
-    let db = Db::connect("sqlite::memory:")
+    let db = Db::in_memory()
         .await
         .map_err(|error| failed("opened", &error))?;
     let clock = ManualClock::new(EVENTS[0].0);
