@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// The built-in plugins: package, folder, and the variable that carries the component's path.
-const BUILTIN: [(&str, &str, &str); 5] = [
+const BUILTIN: [(&str, &str, &str); 6] = [
     (
         "clocky-data-export",
         "plugins/data-export",
@@ -28,6 +28,11 @@ const BUILTIN: [(&str, &str, &str); 5] = [
         "clocky-harvest-csv",
         "plugins/harvest-csv",
         "BUILTIN_HARVEST_CSV_WASM",
+    ),
+    (
+        "clocky-server-sessions-csv",
+        "plugins/server-sessions-csv",
+        "BUILTIN_SERVER_SESSIONS_CSV_WASM",
     ),
 ];
 

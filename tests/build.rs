@@ -16,6 +16,7 @@ fn main() {
         "clocky-fixture-snooper",
         "clocky-fixture-future",
         "clocky-fixture-elder",
+        "clocky-fixture-middle",
     ];
     let watched = ["tests/plugins", "plugins/template", "plugins/sdk"];
     let built = clocky_plugin_build::build(root, &packages, &watched);
@@ -35,4 +36,5 @@ fn main() {
     );
     println!("cargo:rustc-env=FIXTURE_FUTURE_WASM={}", built[5].display());
     println!("cargo:rustc-env=FIXTURE_ELDER_WASM={}", built[6].display());
+    println!("cargo:rustc-env=FIXTURE_MIDDLE_WASM={}", built[7].display());
 }

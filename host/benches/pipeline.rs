@@ -674,7 +674,7 @@ impl UserData for NativeSource<'_> {
         let page = self.page(limit)?;
         let rows = must(self.runtime.block_on(history::sessions_page(
             &mut self.tx,
-            self.user,
+            history::Owner::User(self.user),
             position,
             page,
         )));

@@ -75,6 +75,12 @@ pub enum Command {
         #[arg(long)]
         format: Option<String>,
     },
+    /// Turn /server-export on or off for a server, or list where it is on.
+    ServerExport {
+        /// What to do.
+        #[command(subcommand)]
+        action: ServerExportAction,
+    },
     /// Inspect, check, reload and roll back plugins.
     Plugins {
         /// The running host's admin endpoint. Default: http://<admin.listen>/.
@@ -154,6 +160,24 @@ pub enum UserAction {
     },
 }
 
+/// Switching server-wide exports.
+#[derive(Debug, Subcommand)]
+pub enum ServerExportAction {
+    /// Let the server's members with Manage Server run /server-export.
+    Enable {
+        /// The server's Discord id.
+        server: ServerId,
+    },
+    /// Stop /server-export in the server. Exports already made stay downloadable until they
+    /// expire.
+    Disable {
+        /// The server's Discord id.
+        server: ServerId,
+    },
+    /// List the servers where /server-export is on.
+    List,
+}
+
 /// on or off.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Toggle {
@@ -199,6 +223,7 @@ pub async fn run(command: Command, config: Config, clock: SharedClock) -> anyhow
         Command::Serve => serve(&app, false).await?,
         Command::Track { action, args } => track(&app, action, &args).await?,
         Command::User { action } => user(&app, action).await?,
+        Command::ServerExport { action } => server_export(&app, action).await?,
         Command::Export { user, out, format } => {
             let message = export(&app, user, format.as_deref(), out.as_deref()).await?;
             println!("{}", message.to_text());
@@ -308,6 +333,38 @@ async fn user(app: &App, action: UserAction) -> anyhow::Result<()> {
                 println!("Erased user {user} and everything Clocky kept about them.");
             } else {
                 println!("Clocky has nothing about user {user}.");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn server_export(app: &App, action: ServerExportAction) -> anyhow::Result<()> {
+    match action {
+        ServerExportAction::Enable { server } => {
+            let changed = app.exporter.set_server_export(server, true).await?;
+            let already = if changed { "" } else { " (it already was)" };
+            println!("/server-export is enabled for server {server}{already}.");
+        }
+        ServerExportAction::Disable { server } => {
+            let changed = app.exporter.set_server_export(server, false).await?;
+            let already = if changed { "" } else { " (it already was)" };
+            println!("/server-export is disabled for server {server}{already}.");
+        }
+        ServerExportAction::List => {
+            let mut conn = app.db.pool().acquire().await?;
+            let servers = crate::db::exports::server_exports_enabled(&mut conn).await?;
+            if servers.is_empty() {
+                println!("/server-export is not enabled for any server.");
+            }
+            for (server, enabled_at, name) in servers {
+                let name = name.map_or_else(
+                    || "(name not seen yet)".to_owned(),
+                    |name| plugins::printable(&name),
+                );
+                let since = DateTime::from_timestamp(enabled_at, 0)
+                    .map_or_else(|| enabled_at.to_string(), |at| at.to_rfc3339());
+                println!("{server}  {name}  enabled {since}");
             }
         }
     }

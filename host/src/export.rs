@@ -1,7 +1,8 @@
 //! The export pipeline.
 //!
 //! A request becomes an export job (`queued`). A worker claims it (`running`), binds a read
-//! capability for the job's user, runs the export plugin in the sandbox, stores the document and
+//! capability for the job's user (or, for a server-wide export, for the job's server), runs the
+//! export plugin of that scope in the sandbox, stores the document and
 //! verifies it, and marks the job `ready` with everything the delivery message shows. Only then
 //! can a download link be issued: a random 256-bit token from the operating system's generator,
 //! of which only the SHA-256 is stored, valid until the file expires 24 hours after generation.
@@ -26,15 +27,19 @@ use url::Url;
 use crate::clock::SharedClock;
 use crate::db::deliveries::{self as dq, DeliveryState, Reply};
 use crate::db::exports::{self as q, JobRow, JobState, NewJob, ReadyFile};
+use crate::db::history::Owner;
 use crate::db::{Db, DbError, tracking as tq};
-use crate::ids::{JobId, UserId};
+use crate::ids::{JobId, ServerId, UserId};
 use crate::plugin::bindings::exports::clocky::plugin::exporter::ExportRequest;
-use crate::plugin::{Capability, Plugin, PluginError, PluginRegistry, PluginRuntime};
+use crate::plugin::{Capability, Plugin, PluginError, PluginRegistry, PluginRuntime, Scope};
 use crate::storage::{ExportStorage, StorageError};
 use crate::tracking::Tracker;
 
 /// The format used when none is named.
 pub const DEFAULT_FORMAT: &str = "data-export";
+
+/// The format of a server-wide export when none is named.
+pub const DEFAULT_SERVER_FORMAT: &str = "server-sessions-csv";
 
 /// Bytes of randomness in a download token: 256 bits.
 const TOKEN_BYTES: usize = 32;
@@ -142,6 +147,18 @@ pub enum DiscordRequest {
     },
 }
 
+/// What a `/server-export` request led to. Every variant but `NotEnabled` and `NotAllowed` has
+/// been written to the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerRequest {
+    /// A new job was queued, with a delivery that waits for it.
+    Queued(JobRow),
+    /// This person's export of this server is already queued or running; this is it.
+    InProgress(JobRow),
+    /// The operator has not enabled server-wide exports for this server. Nothing was written.
+    NotEnabled,
+}
+
 /// How many exports a user gets free of charge, and over which window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FreeAllowance {
@@ -176,6 +193,9 @@ pub struct DeliveryMessage {
     pub sessions_included: u64,
     /// Servers in it.
     pub servers_included: u64,
+    /// For a server-wide export, the server's name as Clocky last saw it (empty if never);
+    /// none for a personal export.
+    pub server_name: Option<String>,
     /// The download page. Holds the token: show it only to the user.
     pub url: Url,
     /// When the link stops working.
@@ -304,13 +324,29 @@ impl Exporter {
         &self.db
     }
 
-    /// The names of the formats that can be requested.
+    /// The names of the formats a personal export can be requested in.
     pub fn formats(&self) -> Vec<String> {
-        self.plugins.names()
+        self.plugins.names_of(Scope::User)
     }
 
-    fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.plugins.get(name)
+    /// The names of the formats a server-wide export can be requested in.
+    pub fn server_formats(&self) -> Vec<String> {
+        self.plugins.names_of(Scope::Server)
+    }
+
+    /// The active plugin called `name`, if it reads data of `scope`: a server-wide plugin is
+    /// never run for a personal export, nor a personal one for a server.
+    fn plugin(&self, name: &str, scope: Scope) -> Option<Arc<Plugin>> {
+        self.plugins
+            .get(name)
+            .filter(|plugin| plugin.scope == scope)
+    }
+
+    fn unknown_format(&self, name: &str, scope: Scope) -> ExportError {
+        ExportError::UnknownFormat {
+            name: name.to_owned(),
+            available: self.plugins.names_of(scope),
+        }
     }
 
     /// Queues an export for `user` in `format` (default [`DEFAULT_FORMAT`]) for a worker, unless
@@ -345,11 +381,8 @@ impl Exporter {
         claimed: bool,
     ) -> Result<Requested, ExportError> {
         let format = format.unwrap_or(DEFAULT_FORMAT);
-        if self.plugin(format).is_none() {
-            return Err(ExportError::UnknownFormat {
-                name: format.to_owned(),
-                available: self.formats(),
-            });
+        if self.plugin(format, Scope::User).is_none() {
+            return Err(self.unknown_format(format, Scope::User));
         }
         let now = self.clock.now();
         let mut tx = self.db.write().await?;
@@ -358,6 +391,7 @@ impl Exporter {
             format,
             claimed,
             further_request: false,
+            server: None,
         };
         let outcome = q::insert_job(&mut tx, user, new, now).await?;
         tx.commit().await?;
@@ -385,17 +419,14 @@ impl Exporter {
         confirmed: bool,
     ) -> Result<DiscordRequest, ExportError> {
         let format = format.unwrap_or(DEFAULT_FORMAT);
-        if self.plugin(format).is_none() {
-            return Err(ExportError::UnknownFormat {
-                name: format.to_owned(),
-                available: self.formats(),
-            });
+        if self.plugin(format, Scope::User).is_none() {
+            return Err(self.unknown_format(format, Scope::User));
         }
         let now = self.clock.now();
         let mut tx = self.db.write().await?;
         tq::touch_user(&mut tx, user, username, now, now).await?;
 
-        if let Some(job) = q::in_progress(&mut tx, user).await? {
+        if let Some(job) = q::in_progress(&mut tx, user, None).await? {
             return Ok(DiscordRequest::InProgress(job));
         }
 
@@ -432,6 +463,7 @@ impl Exporter {
             format,
             claimed: false,
             further_request,
+            server: None,
         };
         let job = match q::insert_job(&mut tx, user, new, now).await? {
             Ok(job) => job,
@@ -441,6 +473,67 @@ impl Exporter {
         tx.commit().await?;
         tracing::info!(job_id = %job.job_id, format, further_request, "export requested on Discord");
         Ok(DiscordRequest::Queued(job))
+    }
+
+    /// Handles `/server-export`: queues an export of `server`'s sessions in `format` (default
+    /// [`DEFAULT_SERVER_FORMAT`]) for `user`, with a delivery to them that updates `reply`. The
+    /// caller has checked that `user` may manage the server; this checks that the operator has
+    /// enabled server-wide exports for it. Server-wide exports are a feature the operator turns
+    /// on, so they neither count against nor need the personal free allowance.
+    #[tracing::instrument(
+        name = "export.request_server",
+        skip_all,
+        fields(user_id = %user, server_id = %server)
+    )]
+    pub async fn request_server_export(
+        &self,
+        user: UserId,
+        username: Option<(&str, u16)>,
+        server: ServerId,
+        format: Option<&str>,
+        reply: Option<&Reply>,
+    ) -> Result<ServerRequest, ExportError> {
+        let format = format.unwrap_or(DEFAULT_SERVER_FORMAT);
+        let now = self.clock.now();
+        let mut tx = self.db.write().await?;
+        if !q::server_export_enabled(&mut tx, server).await? {
+            return Ok(ServerRequest::NotEnabled);
+        }
+        if self.plugin(format, Scope::Server).is_none() {
+            return Err(self.unknown_format(format, Scope::Server));
+        }
+        tq::touch_user(&mut tx, user, username, now, now).await?;
+        let new = NewJob {
+            format,
+            claimed: false,
+            further_request: false,
+            server: Some(server),
+        };
+        let job = match q::insert_job(&mut tx, user, new, now).await? {
+            Ok(job) => job,
+            Err(existing) => return Ok(ServerRequest::InProgress(existing)),
+        };
+        if let Some(reply) = reply {
+            dq::schedule(&mut tx, job.job_id, Some(reply), now).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(job_id = %job.job_id, format, "server-wide export requested");
+        Ok(ServerRequest::Queued(job))
+    }
+
+    /// Turns server-wide exports on or off for `server`; true if that changed anything.
+    pub async fn set_server_export(&self, server: ServerId, on: bool) -> Result<bool, ExportError> {
+        let mut tx = self.db.write().await?;
+        let changed = if on {
+            q::enable_server_export(&mut tx, server, self.clock.now()).await?
+        } else {
+            q::disable_server_export(&mut tx, server).await?
+        };
+        tx.commit().await?;
+        if changed {
+            tracing::info!(server_id = %server, enabled = on, "server-wide exports switched");
+        }
+        Ok(changed)
     }
 
     /// Claims the oldest queued job and runs it. None when the queue is empty.
@@ -506,13 +599,14 @@ impl Exporter {
 
     async fn run_steps(&self, job: JobId) -> Result<JobRow, ExportError> {
         let row = self.job(job).await?;
-        let Some(plugin) = self.plugin(&row.format) else {
-            let detail = format!("no active plugin is called {:?}", row.format);
+        let (scope, owner) = match row.server_id {
+            Some(server) => (Scope::Server, Owner::Server(server)),
+            None => (Scope::User, Owner::User(row.user_id)),
+        };
+        let Some(plugin) = self.plugin(&row.format, scope) else {
+            let detail = format!("no active {scope} plugin is called {:?}", row.format);
             self.fail(job, None, "no-plugin", &detail).await?;
-            return Err(ExportError::UnknownFormat {
-                name: row.format,
-                available: self.formats(),
-            });
+            return Err(self.unknown_format(&row.format, scope));
         };
         let identity = (
             plugin.metadata.name.as_str(),
@@ -521,12 +615,16 @@ impl Exporter {
 
         // Sessions that should have been auto-closed are closed before the snapshot is taken,
         // so the export never shows a session as active that the rules have already ended.
-        if let Err(error) = self.tracker.close_overdue(Some(row.user_id)).await {
+        let overdue_of = match owner {
+            Owner::User(user) => Some(user),
+            Owner::Server(_) => None,
+        };
+        if let Err(error) = self.tracker.close_overdue(overdue_of).await {
             tracing::warn!(%error, "could not close overdue sessions before the export");
         }
 
         let generated_at = self.clock.now();
-        let capability = Capability::new(row.user_id, self.db.read().await?);
+        let capability = Capability::new(owner, self.db.read().await?);
         let outcome = self
             .runtime
             .export(&plugin, capability, ExportRequest { generated_at })
@@ -629,6 +727,10 @@ impl Exporter {
         let token = new_token()?;
         let mut tx = self.db.write().await?;
         q::insert_link(&mut tx, job, &token_hash(&token), now, expires_at).await?;
+        let server_name = match row.server_id {
+            Some(server) => Some(q::server_name(&mut tx, server).await?.unwrap_or_default()),
+            None => None,
+        };
         tx.commit().await?;
 
         let url = self
@@ -645,6 +747,7 @@ impl Exporter {
             file_name: row.file_name.unwrap_or_default(),
             sessions_included: count(row.sessions_included),
             servers_included: count(row.servers_included),
+            server_name,
             url,
             expires_at,
         })
@@ -711,14 +814,38 @@ impl Exporter {
     }
 
     /// Erases a user: every file under each of their jobs' folders first (including any left by
-    /// an interrupted run), then every row about them through the schema's cascades. Returns
-    /// whether Clocky knew the user.
+    /// an interrupted run), then every row about them through the schema's cascades. Server-wide
+    /// exports made for others that hold some of the user's sessions are withdrawn too: their
+    /// links stop working at once and their files are deleted. Returns whether Clocky knew the
+    /// user.
     #[tracing::instrument(name = "export.forget_user", skip_all, fields(user_id = %user))]
     pub async fn forget_user(&self, user: UserId) -> Result<bool, ExportError> {
-        let jobs = {
+        let (jobs, holding) = {
             let mut conn = self.db.pool().acquire().await?;
-            q::jobs_of(&mut conn, user).await?
+            (
+                q::jobs_of(&mut conn, user).await?,
+                q::ready_server_exports_holding(&mut conn, user).await?,
+            )
         };
+        for job in &holding {
+            // Marked first, so no link serves the file while it is being deleted.
+            let mut tx = self.db.write().await?;
+            q::mark_expired(&mut tx, job.job_id).await?;
+            tx.commit().await?;
+            self.storage
+                .delete_prefix(&job_folder(job.job_id))
+                .await
+                .map_err(|source| ExportError::Storage {
+                    job: job.job_id,
+                    source,
+                })?;
+        }
+        if !holding.is_empty() {
+            tracing::info!(
+                withdrawn = holding.len(),
+                "server-wide exports holding the user's rows withdrawn"
+            );
+        }
         for job in &jobs {
             self.storage
                 .delete_prefix(&job_folder(job.job_id))

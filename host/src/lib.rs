@@ -41,12 +41,14 @@ pub mod web;
 pub static BUILTIN_DATA_EXPORT: &[u8] = include_bytes!(env!("BUILTIN_DATA_EXPORT_WASM"));
 
 /// Every built-in plugin, embedded like [`BUILTIN_DATA_EXPORT`], which comes first: the JSON
-/// export, then the CSV formats (`sessions-csv`, `toggl-csv`, `clockify-csv`, `harvest-csv`).
-/// A plugin of the same name in `plugins.dir` replaces one of these.
-pub static BUILTIN_PLUGINS: [&[u8]; 5] = [
+/// export, then the CSV formats (`sessions-csv`, `toggl-csv`, `clockify-csv`, `harvest-csv`),
+/// then the server-wide CSV of `/server-export` (`server-sessions-csv`). A plugin of the same
+/// name in `plugins.dir` replaces one of these.
+pub static BUILTIN_PLUGINS: [&[u8]; 6] = [
     BUILTIN_DATA_EXPORT,
     include_bytes!(env!("BUILTIN_SESSIONS_CSV_WASM")),
     include_bytes!(env!("BUILTIN_TOGGL_CSV_WASM")),
     include_bytes!(env!("BUILTIN_CLOCKIFY_CSV_WASM")),
     include_bytes!(env!("BUILTIN_HARVEST_CSV_WASM")),
+    include_bytes!(env!("BUILTIN_SERVER_SESSIONS_CSV_WASM")),
 ];

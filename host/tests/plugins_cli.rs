@@ -1,5 +1,5 @@
-//! `clocky plugins` as an operator runs it: the real binary, against a real `clocky serve` for
-//! `list` and `rollback`, and on its own for `check`.
+//! `clocky plugins` and `clocky server-export` as an operator runs them: the real binary,
+//! against a real `clocky serve` for `plugins list` and `rollback`, and on its own otherwise.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -73,7 +73,7 @@ fn check_reports_a_good_plugin_and_refuses_a_bad_file_naming_the_step() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("  contract        clocky:plugin@1.1.0\n"),
+        stdout.contains("  contract        clocky:plugin@1.2.0\n"),
         "{stdout}"
     );
     // The sample user has four sessions in two servers, and the JSON export includes them all.
@@ -139,11 +139,12 @@ fn list_and_rollback_ask_the_running_host() {
         .find(|line| line.starts_with("data-export "))
         .unwrap_or_else(|| panic!("{listed}"));
     let cells: Vec<&str> = data_export.split_whitespace().collect();
-    // NAME VERSION STATE CONTRACT SHA256 LOAD ms SERVED FAILED ORIGIN
+    // NAME VERSION STATE SCOPE CONTRACT SHA256 LOAD ms SERVED FAILED ORIGIN
     assert_eq!(cells[2], "active", "{data_export}");
-    assert_eq!(cells[3], "1.1.0", "{data_export}");
-    assert_eq!(cells[4].len(), 12, "{data_export}");
-    assert_eq!(&cells[7..], ["0", "0", "built-in"], "{data_export}");
+    assert_eq!(cells[3], "user", "{data_export}");
+    assert_eq!(cells[4], "1.2.0", "{data_export}");
+    assert_eq!(cells[5].len(), 12, "{data_export}");
+    assert_eq!(&cells[8..], ["0", "0", "built-in"], "{data_export}");
 
     let output = clocky(&config, &["plugins", "rollback", "data-export"]);
     assert!(!output.status.success());
@@ -151,5 +152,55 @@ fn list_and_rollback_ask_the_running_host() {
     assert!(
         stderr.contains("\"data-export\" has no earlier version to go back to"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn server_export_is_switched_per_server_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), free_port());
+    let run = |args: &[&str]| {
+        let output = clocky(&config, args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+
+    assert_eq!(
+        run(&["server-export", "list"]),
+        "/server-export is not enabled for any server.\n"
+    );
+    assert_eq!(
+        run(&["server-export", "enable", "345678901234567890"]),
+        "/server-export is enabled for server 345678901234567890.\n"
+    );
+    assert_eq!(
+        run(&["server-export", "enable", "345678901234567890"]),
+        "/server-export is enabled for server 345678901234567890 (it already was).\n"
+    );
+    let listed = run(&["server-export", "list"]);
+    assert!(
+        listed.starts_with("345678901234567890  (name not seen yet)  enabled 20"),
+        "{listed}"
+    );
+    assert_eq!(
+        run(&["server-export", "disable", "345678901234567890"]),
+        "/server-export is disabled for server 345678901234567890.\n"
+    );
+    assert_eq!(
+        run(&["server-export", "list"]),
+        "/server-export is not enabled for any server.\n"
+    );
+
+    // An id Discord never issues is refused by the parser, with the reason.
+    let output = clocky(&config, &["server-export", "enable", "0"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("invalid value '0'"),
+        "{}",
+        text(&output.stderr)
     );
 }

@@ -72,13 +72,16 @@ async fn the_list_shows_every_active_plugin_with_its_origin_and_counts() {
             ("data-export", "active"),
             ("harvest-csv", "active"),
             ("hog", "active"),
+            ("server-sessions-csv", "active"),
             ("sessions-csv", "active"),
             ("toggl-csv", "active"),
         ]
     );
     let hog = &reports[3];
     assert_eq!(hog.version.as_deref(), Some("0.1.0"));
-    assert_eq!(hog.world_version.as_deref(), Some("1.1.0"));
+    assert_eq!(hog.world_version.as_deref(), Some("1.2.0"));
+    assert_eq!(hog.scope.as_deref(), Some("user"));
+    assert_eq!(reports[4].scope.as_deref(), Some("server"));
     assert!(
         hog.origin.ends_with("clocky_fixture_hog.wasm"),
         "{}",

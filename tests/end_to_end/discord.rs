@@ -223,6 +223,7 @@ async fn a_tracked_day_is_exported_and_delivered_by_dm_with_a_working_link() {
             "data-export",
             "leaderboard",
             "privacy",
+            "server-export",
             "status",
             "timezone"
         ]
@@ -947,5 +948,97 @@ async fn a_reply_never_exceeds_discords_length_limit() {
         .find(|command| command["name"] == "data-export")
         .expect("registered");
     assert_eq!(data_export["options"][0]["max_length"], 64);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_export_is_for_managers_where_the_operator_enabled_it_and_arrives_by_dm() {
+    let bot = Bot::start().await;
+
+    // Registered for servers only, hidden by default from members without Manage Server (32).
+    let registered = bot.fake.global_commands();
+    let command = registered
+        .iter()
+        .find(|command| command["name"] == "server-export")
+        .expect("/server-export is registered");
+    assert_eq!(command["default_member_permissions"], "32", "{command}");
+
+    // Bob's session in this server, and one of Alice's elsewhere, which must stay out.
+    bot.host
+        .session(
+            bot.host.member(BOB, WORK),
+            "2025-01-15T09:00:00Z",
+            "2025-01-15T11:00:00Z",
+        )
+        .await;
+    bot.host
+        .session(
+            bot.host.member(ALICE, 42),
+            "2025-01-15T09:00:00Z",
+            "2025-01-15T10:00:00Z",
+        )
+        .await;
+    bot.host.set_now("2025-01-15T12:00:00Z");
+
+    // A member without Manage Server is refused, even though the server could show them the
+    // command, and nothing is queued.
+    let (plain, callback) = bot.command(&alice(), "server-export", vec![]).await;
+    assert_eq!(callback["type"], DEFERRED_CHANNEL_MESSAGE, "{callback}");
+    assert_eq!(callback["data"]["flags"], EPHEMERAL, "{callback}");
+    bot.reply_edit(&plain, |content| content.contains("Manage Server"))
+        .await;
+
+    // A manager, before the operator enabled it: told so, nothing queued.
+    let mut manager = alice();
+    manager.permissions |= 1 << 5;
+    let (early, _) = bot.command(&manager, "server-export", vec![]).await;
+    bot.reply_edit(&early, |content| {
+        content.contains("not enabled for this server")
+    })
+    .await;
+    assert!(bot.jobs_of(ALICE).await.is_empty());
+
+    // Enabled: queued, delivered by DM to the manager, and the link serves the server's CSV.
+    assert!(
+        bot.host
+            .app
+            .exporter
+            .set_server_export(clocky_tests::server(WORK), true)
+            .await
+            .unwrap()
+    );
+    let (export, _) = bot.command(&manager, "server-export", vec![]).await;
+    bot.reply_edit(&export, |content| {
+        content.starts_with("🔄 Generating the server export")
+    })
+    .await;
+    let dms = bot.fake.wait_for_dms(ALICE, 1).await;
+    let (embed, button) = export_dm(&dms[0]);
+    assert_eq!(embed["title"], "📥 Your Server Export is Ready");
+    assert_eq!(field(embed, "Sessions included"), "1");
+    bot.reply_edit(&export, |content| content.contains("I've sent you a DM"))
+        .await;
+    let fetched = bot
+        .host
+        .get(&format!("{}/file", link_path(&text(&button["url"]))))
+        .await;
+    assert_eq!(fetched.status, 200);
+    let rows = clocky_plugin_sdk::csv::read_rows(&fetched.body);
+    // The header and Bob's one session here; Alice's session in the other server is not in it.
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1][0], BOB.to_string());
+    assert_eq!(rows[1][7], "2025-01-15T09:00:00Z");
+
+    // The manager's own /data-export is still their own: a server export neither blocks it nor
+    // counts as their free one.
+    let jobs = bot.jobs_of(ALICE).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].server_id, Some(clocky_tests::server(WORK)));
+    let (personal, _) = bot.command(&manager, "data-export", vec![]).await;
+    bot.reply_edit(&personal, |content| content == GENERATING)
+        .await;
+    let dms = bot.fake.wait_for_dms(ALICE, 2).await;
+    let (embed, _) = export_dm(&dms[1]);
+    assert_eq!(embed["title"], "📥 Your Data Export is Ready");
     bot.stop().await;
 }

@@ -19,6 +19,7 @@
 //! - `hot_swap`: plugins replaced, refused and removed on a running host.
 //! - `admin`: the admin endpoint: plugin list, reload, rollback, token.
 //! - `vetting`: what a plugin file must pass before it serves, and automatic rollback.
+//! - `server_export`: `/server-export`'s pipeline: one server's rows, scopes, erasure.
 //! - `discord`: the bot on the fake Discord: commands, `/data-export` by DM, retries.
 //! - `discord_fake`: the fake Discord against the real serenity client and its models.
 
@@ -35,4 +36,5 @@ mod paging;
 mod plugins;
 mod rules;
 mod schema;
+mod server_export;
 mod vetting;

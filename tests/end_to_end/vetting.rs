@@ -12,7 +12,9 @@ use clocky::db::exports::JobState;
 use clocky::export::Requested;
 use clocky::plugin::PluginError;
 use clocky::plugin::folder::Change;
-use clocky_tests::fixtures::{ELDER_WASM, FUTURE_WASM, HOG_WASM, LOOPER_WASM, SNOOPER_WASM};
+use clocky_tests::fixtures::{
+    ELDER_WASM, FUTURE_WASM, HOG_WASM, LOOPER_WASM, MIDDLE_WASM, SNOOPER_WASM,
+};
 use clocky_tests::{TestHost, user, variant};
 
 const ALICE: u64 = 123_456_789_012_345_678;
@@ -108,7 +110,7 @@ async fn every_bad_file_is_refused_with_its_reason_while_the_serving_version_goe
     };
     assert_eq!(
         error.to_string(),
-        "was built for clocky:plugin@2.0.0, but this host serves clocky:plugin@1.1.0 and \
+        "was built for clocky:plugin@2.0.0, but this host serves clocky:plugin@1.2.0 and \
          earlier 1.x versions; rebuild it against this host's wit/ folder, or upgrade the host"
     );
     assert_eq!(listed_reason(&host, &path), Some(error.to_string()));
@@ -243,10 +245,11 @@ async fn a_plugin_with_no_earlier_version_is_not_rolled_back_and_keeps_counting(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plugin_built_for_an_earlier_contract_version_serves_beside_current_ones() {
+async fn plugins_built_for_earlier_contract_versions_serve_beside_current_ones() {
     let host = TestHost::builder()
         .now("2025-01-16T00:00:00Z")
         .plugin(ELDER_WASM)
+        .plugin(MIDDLE_WASM)
         .plugin(HOG_WASM)
         .start()
         .await;
@@ -256,6 +259,12 @@ async fn a_plugin_built_for_an_earlier_contract_version_serves_beside_current_on
         .get("elder")
         .expect("the 1.0.0 plugin is active");
     assert_eq!(elder.world_version.to_string(), "1.0.0");
+    let middle = host
+        .app
+        .plugins
+        .get("middle")
+        .expect("the 1.1.0 plugin is active");
+    assert_eq!(middle.world_version.to_string(), "1.1.0");
     let hog = host.app.plugins.get("hog").unwrap();
     assert_eq!(hog.world_version.to_string(), clocky::plugin::WORLD_VERSION);
 
@@ -274,6 +283,11 @@ async fn a_plugin_built_for_an_earlier_contract_version_serves_beside_current_on
         b"{\"contract\":\"1.0.0\",\"sessions\":3,\"servers\":2}"
     );
     assert_eq!(exported.message.sessions_included, 3);
+    let exported = host.export_as(ALICE, Some("middle")).await;
+    assert_eq!(
+        exported.bytes,
+        b"{\"contract\":\"1.1.0\",\"sessions\":3,\"servers\":2}"
+    );
     assert!(hog_serves(&host, "alice").await);
 }
 

@@ -53,6 +53,9 @@ pub mod fixtures {
     /// Built for `clocky:plugin@1.0.0`, an earlier version this host still serves; counts the
     /// user's sessions and servers.
     pub const ELDER_WASM: &str = env!("FIXTURE_ELDER_WASM");
+    /// Built for `clocky:plugin@1.1.0`, the version before this host's; counts the user's
+    /// sessions and servers like `ELDER_WASM`, and asks `log.enabled`.
+    pub const MIDDLE_WASM: &str = env!("FIXTURE_MIDDLE_WASM");
     /// The plugin template of `plugins/template` (`hours-by-server`), as a plugin author
     /// starts from it.
     pub const TEMPLATE_WASM: &str = env!("FIXTURE_TEMPLATE_WASM");

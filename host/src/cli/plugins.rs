@@ -115,6 +115,13 @@ async fn check(file: &Path, config: &Config) -> anyhow::Result<()> {
             println!("  name            {}", printable(&plugin.metadata.name));
             println!("  version         {}", printable(&plugin.metadata.version));
             println!("  contract        clocky:plugin@{}", plugin.world_version);
+            println!(
+                "  reads           {}",
+                match plugin.scope {
+                    crate::plugin::Scope::User => "one user's data (/data-export)",
+                    crate::plugin::Scope::Server => "one server's sessions (/server-export)",
+                }
+            );
             println!("  sha256          {}", plugin.sha256);
             println!(
                 "  document        {} (.{})",
@@ -155,7 +162,7 @@ async fn check(file: &Path, config: &Config) -> anyhow::Result<()> {
 
 /// `text` with control characters written as escapes: names, descriptions and reasons come from
 /// plugins, and must not move the cursor or retitle the operator's terminal.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {
@@ -183,7 +190,7 @@ fn step_of(error: &crate::plugin::PluginError) -> &'static str {
 
 /// Renders reports as a table, refusals and rollbacks with their reasons below it.
 pub fn table(reports: &[PluginReport]) -> String {
-    let rows: Vec<[String; 9]> = reports
+    let rows: Vec<[String; 10]> = reports
         .iter()
         .map(|report| {
             [
@@ -193,6 +200,7 @@ pub fn table(reports: &[PluginReport]) -> String {
                     .as_deref()
                     .map_or_else(|| "-".to_owned(), printable),
                 report.state.clone(),
+                report.scope.clone().unwrap_or_else(|| "-".to_owned()),
                 report
                     .world_version
                     .clone()
@@ -211,7 +219,8 @@ pub fn table(reports: &[PluginReport]) -> String {
         })
         .collect();
     let header = [
-        "NAME", "VERSION", "STATE", "CONTRACT", "SHA256", "LOAD", "SERVED", "FAILED", "ORIGIN",
+        "NAME", "VERSION", "STATE", "SCOPE", "CONTRACT", "SHA256", "LOAD", "SERVED", "FAILED",
+        "ORIGIN",
     ];
     let mut widths = header.map(str::len);
     for row in &rows {

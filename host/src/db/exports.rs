@@ -4,7 +4,7 @@ use clocky_rules::Timestamp;
 use sqlx::{FromRow, SqliteConnection};
 
 use super::DbError;
-use crate::ids::{JobId, UserId};
+use crate::ids::{JobId, ServerId, UserId};
 
 /// Where an export job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +50,11 @@ impl JobState {
 pub struct JobRow {
     /// Clocky's id.
     pub job_id: JobId,
-    /// Whose export it is.
+    /// Who asked: the owner of the data for a personal export, a manager of the server for a
+    /// server-wide one.
     pub user_id: UserId,
+    /// The server a server-wide export is for; none for a personal export.
+    pub server_id: Option<ServerId>,
     /// The plugin asked for.
     pub format: String,
     /// Where it stands.
@@ -97,6 +100,7 @@ pub struct JobRow {
 struct RawJob {
     job_id: i64,
     user_id: i64,
+    server_id: Option<i64>,
     format: String,
     state: String,
     requested_at: i64,
@@ -125,6 +129,7 @@ impl TryFrom<RawJob> for JobRow {
         Ok(JobRow {
             job_id: JobId(raw.job_id),
             user_id: UserId::from_sql(raw.user_id)?,
+            server_id: raw.server_id.map(ServerId::from_sql).transpose()?,
             format: raw.format,
             state: JobState::parse(&raw.state)?,
             requested_at: raw.requested_at,
@@ -151,7 +156,7 @@ impl TryFrom<RawJob> for JobRow {
 /// The columns of [`RawJob`], in one place for every query that reads a whole job.
 macro_rules! job_columns {
     () => {
-        "job_id, user_id, format, state, requested_at, started_at, finished_at, plugin_name, \
+        "job_id, user_id, server_id, format, state, requested_at, started_at, finished_at, plugin_name, \
          plugin_version, failure_kind, failure_detail, generated_at, expires_at, file_key, \
          file_name, media_type, file_size, file_sha256, sessions_included, servers_included, \
          further_request"
@@ -174,23 +179,26 @@ pub struct NewJob<'a> {
     pub claimed: bool,
     /// A further request within the free period, confirmed after the fee notice.
     pub further_request: bool,
+    /// The server of a server-wide export; none for a personal one.
+    pub server: Option<ServerId>,
 }
 
-/// Creates a job, unless the user already has one queued or running, which is returned instead.
+/// Creates a job, unless the user already has one queued or running for the same scope (their
+/// own data, or the same server), which is returned instead.
 pub async fn insert_job(
     conn: &mut SqliteConnection,
     user: UserId,
     new: NewJob<'_>,
     now: Timestamp,
 ) -> Result<Result<JobRow, JobRow>, DbError> {
-    if let Some(existing) = in_progress(&mut *conn, user).await? {
+    if let Some(existing) = in_progress(&mut *conn, user, new.server).await? {
         return Ok(Err(existing));
     }
     let raw: RawJob = sqlx::query_as(concat!(
         "INSERT INTO export_jobs (user_id, format, state, requested_at, started_at, \
-                                  further_request) \
+                                  further_request, server_id) \
          VALUES (?1, ?2, CASE WHEN ?4 THEN 'running' ELSE 'queued' END, ?3, \
-                 CASE WHEN ?4 THEN ?3 END, ?5) RETURNING ",
+                 CASE WHEN ?4 THEN ?3 END, ?5, ?6) RETURNING ",
         job_columns!()
     ))
     .bind(user.sql())
@@ -198,6 +206,7 @@ pub async fn insert_job(
     .bind(now)
     .bind(new.claimed)
     .bind(new.further_request)
+    .bind(new.server.map(ServerId::sql))
     .fetch_one(conn)
     .await?;
     Ok(Ok(raw.try_into()?))
@@ -212,15 +221,17 @@ pub async fn job(conn: &mut SqliteConnection, job: JobId) -> Result<Option<JobRo
     raw.map(JobRow::try_from).transpose()
 }
 
-/// The user's queued or running job, if any.
+/// The user's queued or running job for `server` (none: their personal export), if any.
 pub async fn in_progress(
     conn: &mut SqliteConnection,
     user: UserId,
+    server: Option<ServerId>,
 ) -> Result<Option<JobRow>, DbError> {
     let raw: Option<RawJob> = sqlx::query_as(select_jobs!(
-        "WHERE user_id = ?1 AND state IN ('queued', 'running')"
+        "WHERE user_id = ?1 AND server_id IS ?2 AND state IN ('queued', 'running')"
     ))
     .bind(user.sql())
+    .bind(server.map(ServerId::sql))
     .fetch_optional(conn)
     .await?;
     raw.map(JobRow::try_from).transpose()
@@ -237,8 +248,8 @@ pub async fn jobs_of(conn: &mut SqliteConnection, user: UserId) -> Result<Vec<Jo
     raws.into_iter().map(JobRow::try_from).collect()
 }
 
-/// How many of the user's exports requested at `since` or later count against the free
-/// allowance: every one that did not fail, except those that expired without their direct
+/// How many of the user's personal exports requested at `since` or later count against the
+/// free allowance: every one that did not fail, except those that expired without their direct
 /// message ever arriving (the user never received them).
 pub async fn counted_since(
     conn: &mut SqliteConnection,
@@ -247,7 +258,7 @@ pub async fn counted_since(
 ) -> Result<u32, DbError> {
     let count: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM export_jobs
-         WHERE user_id = ?1 AND requested_at >= ?2 AND state <> 'failed'
+         WHERE user_id = ?1 AND server_id IS NULL AND requested_at >= ?2 AND state <> 'failed'
            AND NOT (state = 'expired' AND job_id IN (
                SELECT job_id FROM export_deliveries WHERE state <> 'sent'))",
     )
@@ -258,14 +269,14 @@ pub async fn counted_since(
     Ok(u32::try_from(count).unwrap_or(u32::MAX))
 }
 
-/// The user's newest ready export that has not expired by `now`, if any.
+/// The user's newest personal export that is ready and has not expired by `now`, if any.
 pub async fn newest_ready(
     conn: &mut SqliteConnection,
     user: UserId,
     now: Timestamp,
 ) -> Result<Option<JobRow>, DbError> {
     let raw: Option<RawJob> = sqlx::query_as(select_jobs!(
-        "WHERE user_id = ?1 AND state = 'ready' AND expires_at > ?2
+        "WHERE user_id = ?1 AND server_id IS NULL AND state = 'ready' AND expires_at > ?2
          ORDER BY generated_at DESC, job_id DESC LIMIT 1"
     ))
     .bind(user.sql())
@@ -499,4 +510,91 @@ pub async fn mark_expired(conn: &mut SqliteConnection, job: JobId) -> Result<(),
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Turns server-wide exports on for `server`. True if they were off.
+pub async fn enable_server_export(
+    conn: &mut SqliteConnection,
+    server: ServerId,
+    now: Timestamp,
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "INSERT INTO server_exports_enabled (server_id, enabled_at) VALUES (?1, ?2)
+         ON CONFLICT (server_id) DO NOTHING",
+    )
+    .bind(server.sql())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Turns server-wide exports off for `server`. True if they were on. Exports already made
+/// stay downloadable until they expire.
+pub async fn disable_server_export(
+    conn: &mut SqliteConnection,
+    server: ServerId,
+) -> Result<bool, DbError> {
+    let done = sqlx::query("DELETE FROM server_exports_enabled WHERE server_id = ?1")
+        .bind(server.sql())
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether server-wide exports are on for `server`.
+pub async fn server_export_enabled(
+    conn: &mut SqliteConnection,
+    server: ServerId,
+) -> Result<bool, DbError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM server_exports_enabled WHERE server_id = ?1")
+            .bind(server.sql())
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// The servers with server-wide exports on, with when each was enabled and its name if known.
+pub async fn server_exports_enabled(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<(ServerId, Timestamp, Option<String>)>, DbError> {
+    let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT e.server_id, e.enabled_at, v.name FROM server_exports_enabled e
+         LEFT JOIN servers v ON v.server_id = e.server_id ORDER BY e.server_id",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(server, at, name)| Ok((ServerId::from_sql(server)?, at, name)))
+        .collect()
+}
+
+/// The ready server-wide exports of servers `user` has sessions in: the files that hold some
+/// of their rows, which their erasure must withdraw too.
+pub async fn ready_server_exports_holding(
+    conn: &mut SqliteConnection,
+    user: UserId,
+) -> Result<Vec<JobRow>, DbError> {
+    let raws: Vec<RawJob> = sqlx::query_as(select_jobs!(
+        "WHERE state = 'ready' AND server_id IN
+             (SELECT DISTINCT server_id FROM sessions WHERE user_id = ?1)"
+    ))
+    .bind(user.sql())
+    .fetch_all(conn)
+    .await?;
+    raws.into_iter().map(JobRow::try_from).collect()
+}
+
+/// The name Clocky last saw for `server`, if any.
+pub async fn server_name(
+    conn: &mut SqliteConnection,
+    server: ServerId,
+) -> Result<Option<String>, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT name FROM servers WHERE server_id = ?1")
+            .bind(server.sql())
+            .fetch_optional(conn)
+            .await?,
+    )
 }

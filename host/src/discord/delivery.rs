@@ -206,7 +206,7 @@ async fn send_failure(app: &App, http: &Http, job: &JobRow, delivery: &DeliveryR
     if let Some(reply) = &delivery.reply
         && reply.expires_at > app.clock.now()
     {
-        match edit_reply(http, &reply.token, messages::EXPORT_FAILED).await {
+        match edit_reply(http, &reply.token, failed_text(job)).await {
             Ok(()) => return Attempt::Sent,
             Err(error) => {
                 tracing::warn!(job_id = %job.job_id, %error, "could not edit the reply; sending a DM");
@@ -217,16 +217,26 @@ async fn send_failure(app: &App, http: &Http, job: &JobRow, delivery: &DeliveryR
         http,
         job,
         delivery,
-        CreateMessage::new().content(messages::EXPORT_FAILED),
+        CreateMessage::new().content(failed_text(job)),
     )
     .await
 }
 
+/// What the user is told when their export failed.
+fn failed_text(job: &JobRow) -> &'static str {
+    match job.server_id {
+        Some(_) => messages::SERVER_EXPORT_FAILED,
+        None => messages::EXPORT_FAILED,
+    }
+}
+
 /// The guide's direct message as an embed.
 pub fn ready_embed(message: &DeliveryMessage) -> CreateEmbed {
-    let mut embed = CreateEmbed::new()
-        .title(messages::READY_TITLE)
-        .colour(0x0058_65F2);
+    let title = match message.server_name {
+        Some(_) => messages::SERVER_READY_TITLE,
+        None => messages::READY_TITLE,
+    };
+    let mut embed = CreateEmbed::new().title(title).colour(0x0058_65F2);
     for (name, value) in messages::ready_fields(message) {
         embed = embed.field(name, value, true);
     }
@@ -280,23 +290,37 @@ async fn record(
     let now = app.clock.now();
     let expires_at = job.expires_at.unwrap_or(now);
     let ambiguous = matches!(attempt, Attempt::Ambiguous(_));
+    // A server-wide export is not delivered again on a new request (a new request makes a new
+    // export), so its replies say so instead of the personal export's instructions.
+    let server = job.server_id.is_some();
+    let undelivered = |expires_at| match server {
+        true => messages::server_undelivered(expires_at),
+        false => messages::delivery_failed(expires_at),
+    };
     let (state, detail, reply_text) = match attempt {
         Attempt::Sent => {
             tracing::info!(job_id = %job.job_id, "export delivered");
-            let text = (job.state == JobState::Ready).then_some(messages::SENT.to_owned());
+            let sent = if server {
+                messages::SERVER_SENT
+            } else {
+                messages::SENT
+            };
+            let text = (job.state == JobState::Ready).then_some(sent.to_owned());
             (DeliveryState::Sent, None, text)
         }
         Attempt::Closed(detail) => {
             tracing::info!(job_id = %job.job_id, "the user does not accept DMs; export kept");
             // A failed export's notice could not be shown either; its reply already said so
             // or has expired, and "your export is ready" would be untrue.
-            let text = (job.state == JobState::Ready).then(|| messages::dms_closed(expires_at));
+            let text = (job.state == JobState::Ready).then(|| match server {
+                true => messages::server_undelivered(expires_at),
+                false => messages::dms_closed(expires_at),
+            });
             (DeliveryState::Closed, Some(detail), text)
         }
         Attempt::Permanent(detail) => {
             tracing::warn!(job_id = %job.job_id, %detail, "delivery failed");
-            let text =
-                (job.state == JobState::Ready).then(|| messages::delivery_failed(expires_at));
+            let text = (job.state == JobState::Ready).then(|| undelivered(expires_at));
             (DeliveryState::Failed, Some(detail), text)
         }
         Attempt::Temporary(detail) | Attempt::Ambiguous(detail) => {
@@ -316,15 +340,13 @@ async fn record(
                      check has lapsed: {detail}"
                     );
                     tracing::warn!(job_id = %job.job_id, %detail, "delivery ends unknown");
-                    let text = (job.state == JobState::Ready)
-                        .then(|| messages::delivery_failed(expires_at));
+                    let text = (job.state == JobState::Ready).then(|| undelivered(expires_at));
                     (DeliveryState::Unknown, Some(detail), text)
                 }
                 Retry::UsedUp => {
                     let detail = format!("gave up after {} attempts: {detail}", delivery.attempts);
                     tracing::error!(job_id = %job.job_id, %detail, "delivery failed");
-                    let text = (job.state == JobState::Ready)
-                        .then(|| messages::delivery_failed(expires_at));
+                    let text = (job.state == JobState::Ready).then(|| undelivered(expires_at));
                     (DeliveryState::Failed, Some(detail), text)
                 }
             }

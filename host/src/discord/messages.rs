@@ -46,6 +46,56 @@ pub const DOWNLOAD_LABEL: &str = "Download Export";
 /// Title of the direct message, as in the guide.
 pub const READY_TITLE: &str = "📥 Your Data Export is Ready";
 
+/// Title of the direct message carrying a server-wide export.
+pub const SERVER_READY_TITLE: &str = "📥 Your Server Export is Ready";
+
+/// The private reply to `/server-export` once the request is queued.
+pub const SERVER_GENERATING: &str = "🔄 Generating the server export...\n\
+    It holds every session recorded in this server. You'll receive a DM when it's ready.";
+
+/// The private reply once a server-wide export's direct message has been accepted by Discord.
+pub const SERVER_SENT: &str =
+    "✅ The server export is ready. I've sent you a DM with the download link.";
+
+/// A server-wide export failed.
+pub const SERVER_EXPORT_FAILED: &str = "❌ The server export failed. Nothing was lost.\n\
+    Please run `/server-export` again in a few minutes.";
+
+/// `/server-export` outside a server.
+pub const SERVER_ONLY: &str =
+    "⚠️ `/server-export` exports the server it is run in: run it in that server.";
+
+/// `/server-export` by someone without Manage Server. Personal exports stay private: nobody
+/// gets another person's `/data-export`.
+pub const SERVER_NOT_ALLOWED: &str = "⚠️ Only members with the **Manage Server** permission can \
+    export this server's sessions.\nYour own data is always yours: run `/data-export` for it.";
+
+/// `/server-export` where the operator has not enabled it.
+pub const SERVER_NOT_ENABLED: &str = "⚠️ Server-wide exports are not enabled for this server. \
+    They are a premium feature that the bot's operator turns on per server; ask them to enable \
+    it.\nYour own data is always available with `/data-export`.";
+
+/// The private reply when a server-wide export's direct message could not be delivered. A new
+/// request makes a new export, so that is what the reader is told to do.
+pub fn server_undelivered(expires_at: Timestamp) -> String {
+    format!(
+        "⚠️ The server export is ready, but I couldn't send you a DM: your direct messages may \
+         be closed to me. It is kept until {}.\n\
+         Turn on **Allow direct messages from server members** for this server, then run \
+         `/server-export` again for a new export.",
+        when(expires_at)
+    )
+}
+
+/// `/server-export` while the same person's export of the server is still being made.
+pub fn server_in_progress(requested_at: Timestamp) -> String {
+    format!(
+        "⏳ Your export of this server, requested {}, is still being generated. You'll receive \
+         a DM when it's ready.",
+        relative(requested_at)
+    )
+}
+
 /// Discord's limit on a message's text, in characters.
 pub const MAX_CONTENT: usize = 2000;
 
@@ -148,6 +198,12 @@ pub fn delivery_failed(expires_at: Timestamp) -> String {
 
 /// The direct message's figures, laid out as in the guide: (name, value) pairs in order.
 pub fn ready_fields(message: &DeliveryMessage) -> Vec<(String, String)> {
+    let last = match &message.server_name {
+        // Discord refuses an embed field with no text.
+        Some(name) if name.trim().is_empty() => ("Server".to_owned(), "(no name)".to_owned()),
+        Some(name) => ("Server".to_owned(), safe(name)),
+        None => ("Servers".to_owned(), message.servers_included.to_string()),
+    };
     vec![
         ("Export generated".to_owned(), when(message.generated_at)),
         ("File size".to_owned(), human_size(message.file_size)),
@@ -155,7 +211,7 @@ pub fn ready_fields(message: &DeliveryMessage) -> Vec<(String, String)> {
             "Sessions included".to_owned(),
             message.sessions_included.to_string(),
         ),
-        ("Servers".to_owned(), message.servers_included.to_string()),
+        last,
     ]
 }
 
@@ -356,6 +412,7 @@ mod tests {
             file_name: "clocky-data-export-20250115T154500Z.json".to_owned(),
             sessions_included: 486,
             servers_included: 2,
+            server_name: None,
             url: url::Url::parse("https://clocky.example/download/t").unwrap(),
             expires_at: 1_737_042_300,
         };
@@ -374,6 +431,25 @@ mod tests {
             expiry_warning(&message),
             "⚠️ This link expires in 24 hours for security (<t:1737042300:f>).\n\
              Download your data now."
+        );
+
+        // A server-wide export names its server in place of the count; Discord markup in the
+        // name is escaped, and a server Clocky never saw named still gets a field with text.
+        let server = DeliveryMessage {
+            server_name: Some("**Team**".to_owned()),
+            ..message.clone()
+        };
+        assert_eq!(
+            ready_fields(&server)[3],
+            ("Server".to_owned(), "\\*\\*Team\\*\\*".to_owned())
+        );
+        let unnamed = DeliveryMessage {
+            server_name: Some(String::new()),
+            ..message
+        };
+        assert_eq!(
+            ready_fields(&unnamed)[3],
+            ("Server".to_owned(), "(no name)".to_owned())
         );
     }
 

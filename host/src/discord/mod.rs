@@ -6,6 +6,7 @@
 //!
 //! - [`commands`]: the tracking commands, `/status`, `/timezone`, `/leaderboard`, `/privacy`.
 //! - [`data_export`]: `/data-export`, from the private acknowledgement to the fee confirmation.
+//! - [`server_export`]: `/server-export`, a server's sessions for its managers, where enabled.
 //! - [`delivery`]: the worker that sends finished exports by direct message, with retries.
 //! - [`messages`]: every sentence the bot says, in one place.
 //!
@@ -17,6 +18,7 @@ pub mod commands;
 pub mod data_export;
 pub mod delivery;
 pub mod messages;
+pub mod server_export;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -70,6 +72,7 @@ pub type Context<'a> = poise::Context<'a, Data, CommandError>;
 pub fn all_commands() -> Vec<poise::Command<Data, CommandError>> {
     let mut all = commands::tracking_commands();
     all.push(data_export::data_export());
+    all.push(server_export::server_export());
     all
 }
 

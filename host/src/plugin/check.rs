@@ -1,5 +1,6 @@
 //! The checks a component passes before it may serve, apart from compiling and running it:
-//! which version of Clocky's contract it was built for, and what it imports.
+//! which version of Clocky's contract it was built for, what it imports, and so whose data it
+//! reads.
 //!
 //! Both read only the component's type, so they run before anything of the plugin executes.
 //! The check run against sample data, the last step, is in [`super::sample`].
@@ -8,7 +9,7 @@ use semver::Version;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::{PluginError, WORLD_VERSION};
+use super::{PluginError, Scope, WORLD_VERSION};
 
 /// The package every plugin interface belongs to.
 const PACKAGE: &str = "clocky:plugin";
@@ -133,6 +134,38 @@ pub fn imports(component: &Component, engine: &Engine) -> Result<Vec<String>, Pl
     Ok(imported)
 }
 
+/// The capability of a per-user plugin.
+const USER_DATA: &str = "clocky:plugin/user-data@";
+
+/// The capability of a server-wide plugin.
+const SERVER_DATA: &str = "clocky:plugin/server-data@";
+
+/// The first contract version with server-wide plugins.
+const SERVER_SINCE: Version = Version::new(1, 2, 0);
+
+/// Whose data a plugin reads, from the capability among its `imports`: `server-data` makes it
+/// a server-wide plugin, anything else a per-user one (a plugin that imports neither reads
+/// nothing, and is served as a per-user format). Refuses a plugin that imports both, and a
+/// server-wide plugin that claims a contract version without server-wide plugins.
+pub fn scope(imports: &[String], version: &Version) -> Result<Scope, PluginError> {
+    let user = imports.iter().any(|name| name.starts_with(USER_DATA));
+    let server = imports.iter().any(|name| name.starts_with(SERVER_DATA));
+    match (user, server) {
+        (true, true) => Err(PluginError::Contract(
+            "imports both `user-data` and `server-data`; a plugin reads either one user's data \
+             (the `exporter-plugin` world) or one server's sessions (`server-exporter-plugin`), \
+             never both"
+                .to_owned(),
+        )),
+        (false, true) if *version < SERVER_SINCE => Err(PluginError::Contract(format!(
+            "imports `server-data` but exports the exporter of clocky:plugin@{version}; \
+             server-wide plugins need clocky:plugin@{SERVER_SINCE} or later"
+        ))),
+        (false, true) => Ok(Scope::Server),
+        (_, false) => Ok(Scope::User),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +178,34 @@ mod tests {
             .find(|line| line.starts_with("package "))
             .expect("the WIT file has a package line");
         assert_eq!(line, format!("package clocky:plugin@{WORLD_VERSION};"));
+    }
+
+    #[test]
+    fn the_imported_capability_decides_the_scope() {
+        let names = |list: &[&str]| {
+            list.iter()
+                .map(|name| (*name).to_owned())
+                .collect::<Vec<_>>()
+        };
+        let current = host_version();
+        let user = names(&["clocky:plugin/user-data@1.2.0", "clocky:plugin/log@1.2.0"]);
+        let server = names(&["clocky:plugin/server-data@1.2.0", "clocky:plugin/log@1.2.0"]);
+        let both = names(&[
+            "clocky:plugin/user-data@1.2.0",
+            "clocky:plugin/server-data@1.2.0",
+        ]);
+        assert_eq!(scope(&user, &current).unwrap(), Scope::User);
+        assert_eq!(scope(&server, &current).unwrap(), Scope::Server);
+        assert_eq!(
+            scope(&names(&["wasi:io/error@0.2.0"]), &current).unwrap(),
+            Scope::User
+        );
+        let refused = scope(&both, &current).unwrap_err().to_string();
+        assert!(refused.contains("never both"), "{refused}");
+        let refused = scope(&server, &Version::new(1, 1, 0))
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("need clocky:plugin@1.2.0"), "{refused}");
     }
 
     #[test]

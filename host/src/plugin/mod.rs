@@ -1,6 +1,7 @@
 //! The plugin sandbox.
 //!
-//! Plugins are WebAssembly components of the `exporter-plugin` world in `wit/`. This module owns
+//! Plugins are WebAssembly components of the `exporter-plugin` world in `wit/` (one user's
+//! data) or of its `server-exporter-plugin` world (one server's sessions, [`Scope::Server`]). This module owns
 //! the one wasmtime [`Engine`] of the process, compiles each plugin once, and runs every export in
 //! a fresh [`Store`]: a new instance with its own memory, so nothing one user's export leaves
 //! behind can be read by the next, and every limit starts from zero.
@@ -60,9 +61,36 @@ pub mod bindings {
     });
 }
 
-/// Bindings for plugins built for `clocky:plugin@1.0.0` (`wit/versions/1.0.0`). The records
-/// are shared with [`bindings`], so the host answers both versions with one implementation;
+/// Bindings for server-wide plugins (`server-exporter-plugin`), of the current version. The
+/// records and the log are [`bindings`]' own; only `server-data` is linked from here.
+pub mod bindings_server {
+    wasmtime::component::bindgen!({
+        world: "server-exporter-plugin",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "clocky:plugin/types": super::bindings::clocky::plugin::types,
+            "clocky:plugin/log": super::bindings::clocky::plugin::log,
+        },
+    });
+}
+
+/// Bindings for plugins built for `clocky:plugin@1.1.0` (`wit/versions/1.1.0`). The records
+/// are shared with [`bindings`], so the host answers every version with one implementation;
 /// only the exporter's own types are converted.
+pub mod bindings_1_1 {
+    wasmtime::component::bindgen!({
+        world: "exporter-plugin",
+        path: "../wit/versions/1.1.0",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: { "clocky:plugin/types": super::bindings::clocky::plugin::types },
+    });
+}
+
+/// Bindings for plugins built for `clocky:plugin@1.0.0` (`wit/versions/1.0.0`), sharing the
+/// records like [`bindings_1_1`].
 pub mod bindings_1_0 {
     wasmtime::component::bindgen!({
         world: "exporter-plugin",
@@ -78,7 +106,33 @@ use bindings::{ExporterPlugin, ExporterPluginPre};
 
 /// The WIT package version this host implements. Plugins built for any earlier 1.x version
 /// are served too, each through its own bindings.
-pub const WORLD_VERSION: &str = "1.1.0";
+pub const WORLD_VERSION: &str = "1.2.0";
+
+/// Whose data a plugin reads, decided by the capability it imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// One user's own data (`user-data`): `/data-export` and `clocky export`.
+    User,
+    /// One server's sessions (`server-data`): `/server-export`.
+    Server,
+}
+
+impl Scope {
+    /// The word operators see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::User => "user",
+            Scope::Server => "server",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Why a plugin could not be loaded or did not produce a document.
 #[derive(Debug, Error)]
@@ -260,6 +314,8 @@ pub struct Plugin {
     pub sha256: String,
     /// The contract version it was built for.
     pub world_version: semver::Version,
+    /// Whose data it reads.
+    pub scope: Scope,
     /// Where it came from; set by whoever loaded it.
     pub origin: Origin,
     /// When it was loaded, in whole UTC seconds.
@@ -275,34 +331,93 @@ pub struct Plugin {
     pre: Pre,
 }
 
-/// A plugin pre-instantiated through the bindings of the contract version it was built for.
+/// A plugin pre-instantiated through the bindings of the contract version and world it was
+/// built for.
 enum Pre {
     /// Built for [`WORLD_VERSION`].
     Current(ExporterPluginPre<GuestState>),
+    /// Built for 1.1.0.
+    V1_1(bindings_1_1::ExporterPluginPre<GuestState>),
     /// Built for 1.0.0.
     V1_0(bindings_1_0::ExporterPluginPre<GuestState>),
+    /// A server-wide plugin, built for [`WORLD_VERSION`].
+    Server(bindings_server::ServerExporterPluginPre<GuestState>),
+}
+
+/// Asks an instance made through other bindings than [`bindings`] for its metadata, converting
+/// the answer to the current types (the records are the same, the Rust types are not).
+macro_rules! metadata_through {
+    ($pre:expr, $store:expr) => {{
+        let instance = $pre.instantiate_async(&mut *$store).await?;
+        let old = instance
+            .clocky_plugin_exporter()
+            .call_metadata($store)
+            .await?;
+        Ok(exporter::PluginMetadata {
+            name: old.name,
+            version: old.version,
+            media_type: old.media_type,
+            file_extension: old.file_extension,
+            description: old.description,
+        })
+    }};
+}
+
+/// Runs one export through other bindings than [`bindings`]; `$($module)::+` names their
+/// `exporter` module. The request and the answer are converted field by field.
+macro_rules! export_through {
+    ($pre:expr, $store:expr, $request:expr, $($module:ident)::+) => {{
+        use $($module)::+ as old;
+        let instance = $pre.instantiate_async(&mut *$store).await?;
+        let request = old::ExportRequest {
+            generated_at: $request.generated_at,
+        };
+        let result = instance
+            .clocky_plugin_exporter()
+            .call_export($store, request)
+            .await?;
+        Ok(match result {
+            Ok(document) => Ok(exporter::Document {
+                bytes: document.bytes,
+                sessions_included: document.sessions_included,
+                servers_included: document.servers_included,
+            }),
+            Err(old::ExportError::QueryFailed(error)) => {
+                Err(exporter::ExportError::QueryFailed(error))
+            }
+            Err(old::ExportError::InvalidData(text)) => {
+                Err(exporter::ExportError::InvalidData(text))
+            }
+            Err(old::ExportError::Internal(text)) => Err(exporter::ExportError::Internal(text)),
+        })
+    }};
 }
 
 impl Pre {
-    /// Pre-instantiates `instance_pre` with the bindings of `version`, which
-    /// [`check::world_version`] has already accepted.
+    /// Pre-instantiates `instance_pre` with the bindings of `version` and `scope`, which
+    /// [`check::world_version`] and [`check::scope`] have already accepted.
     fn new(
         instance_pre: wasmtime::component::InstancePre<GuestState>,
         version: &semver::Version,
+        scope: Scope,
     ) -> wasmtime::Result<Pre> {
-        if (version.major, version.minor) == (1, 0) {
-            return Ok(Pre::V1_0(bindings_1_0::ExporterPluginPre::new(
-                instance_pre,
-            )?));
-        }
-        Ok(Pre::Current(ExporterPluginPre::new(instance_pre)?))
+        Ok(match (scope, version.major, version.minor) {
+            (Scope::Server, _, _) => {
+                Pre::Server(bindings_server::ServerExporterPluginPre::new(instance_pre)?)
+            }
+            (Scope::User, 1, 0) => Pre::V1_0(bindings_1_0::ExporterPluginPre::new(instance_pre)?),
+            (Scope::User, 1, 1) => Pre::V1_1(bindings_1_1::ExporterPluginPre::new(instance_pre)?),
+            (Scope::User, _, _) => Pre::Current(ExporterPluginPre::new(instance_pre)?),
+        })
     }
 
     /// Instantiates the plugin in `store` and drops the instance.
     async fn instantiate(&self, store: &mut Store<GuestState>) -> wasmtime::Result<()> {
         match self {
             Pre::Current(pre) => pre.instantiate_async(store).await.map(drop),
+            Pre::V1_1(pre) => pre.instantiate_async(store).await.map(drop),
             Pre::V1_0(pre) => pre.instantiate_async(store).await.map(drop),
+            Pre::Server(pre) => pre.instantiate_async(store).await.map(drop),
         }
     }
 
@@ -316,20 +431,9 @@ impl Pre {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance.clocky_plugin_exporter().call_metadata(store).await
             }
-            Pre::V1_0(pre) => {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                let old = instance
-                    .clocky_plugin_exporter()
-                    .call_metadata(store)
-                    .await?;
-                Ok(exporter::PluginMetadata {
-                    name: old.name,
-                    version: old.version,
-                    media_type: old.media_type,
-                    file_extension: old.file_extension,
-                    description: old.description,
-                })
-            }
+            Pre::V1_1(pre) => metadata_through!(pre, store),
+            Pre::V1_0(pre) => metadata_through!(pre, store),
+            Pre::Server(pre) => metadata_through!(pre, store),
         }
     }
 
@@ -347,33 +451,24 @@ impl Pre {
                     .call_export(store, request)
                     .await
             }
-            Pre::V1_0(pre) => {
-                use bindings_1_0::exports::clocky::plugin::exporter as old;
-                let instance = pre.instantiate_async(&mut *store).await?;
-                let request = old::ExportRequest {
-                    generated_at: request.generated_at,
-                };
-                let result = instance
-                    .clocky_plugin_exporter()
-                    .call_export(store, request)
-                    .await?;
-                Ok(match result {
-                    Ok(document) => Ok(exporter::Document {
-                        bytes: document.bytes,
-                        sessions_included: document.sessions_included,
-                        servers_included: document.servers_included,
-                    }),
-                    Err(old::ExportError::QueryFailed(error)) => {
-                        Err(exporter::ExportError::QueryFailed(error))
-                    }
-                    Err(old::ExportError::InvalidData(text)) => {
-                        Err(exporter::ExportError::InvalidData(text))
-                    }
-                    Err(old::ExportError::Internal(text)) => {
-                        Err(exporter::ExportError::Internal(text))
-                    }
-                })
-            }
+            Pre::V1_1(pre) => export_through!(
+                pre,
+                store,
+                request,
+                bindings_1_1::exports::clocky::plugin::exporter
+            ),
+            Pre::V1_0(pre) => export_through!(
+                pre,
+                store,
+                request,
+                bindings_1_0::exports::clocky::plugin::exporter
+            ),
+            Pre::Server(pre) => export_through!(
+                pre,
+                store,
+                request,
+                bindings_server::exports::clocky::plugin::exporter
+            ),
         }
     }
 }
@@ -401,6 +496,7 @@ impl fmt::Debug for Plugin {
             .field("metadata", &self.metadata)
             .field("sha256", &self.sha256)
             .field("world_version", &self.world_version)
+            .field("scope", &self.scope)
             .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
@@ -431,7 +527,8 @@ pub struct GuestState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     limits: Limits,
-    user: Option<Capability>,
+    /// The data this export may read; none for metadata calls and load-time checks.
+    bound: Option<Capability>,
     /// `name@version`, for log lines.
     label: String,
     cpu_ticks: u64,
@@ -535,10 +632,22 @@ impl PluginRuntime {
             state
         })
         .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
+        bindings_1_1::ExporterPlugin::add_to_linker::<GuestState, HasSelf<GuestState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
         bindings_1_0::ExporterPlugin::add_to_linker::<GuestState, HasSelf<GuestState>>(
             &mut linker,
             |state| state,
         )
+        .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
+        // The server world shares `log` with the user world, already linked above; only its
+        // own capability is added.
+        bindings_server::clocky::plugin::server_data::add_to_linker::<
+            GuestState,
+            HasSelf<GuestState>,
+        >(&mut linker, |state| state)
         .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
         Ok(PluginRuntime {
             engine,
@@ -596,11 +705,12 @@ impl PluginRuntime {
             })?;
         let world_version = check::world_version(&component, &self.engine)?;
         let imports = check::imports(&component, &self.engine)?;
+        let scope = check::scope(&imports, &world_version)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
-        let pre = Pre::new(instance_pre, &world_version)
+        let pre = Pre::new(instance_pre, &world_version, scope)
             .map_err(|error| PluginError::Contract(format!("{error:#}")))?;
 
         let label = format!("sha256:{}", &sha256[..12]);
@@ -615,6 +725,7 @@ impl PluginRuntime {
             metadata,
             sha256,
             world_version,
+            scope,
             origin: Origin::Bytes,
             loaded_at: chrono::Utc::now().timestamp(),
             load_time: Duration::ZERO,
@@ -630,6 +741,7 @@ impl PluginRuntime {
             version = %plugin.metadata.version,
             sha256 = %plugin.sha256,
             world_version = %plugin.world_version,
+            scope = %plugin.scope,
             load_ms = plugin.load_time.as_millis(),
             "plugin loaded"
         );
@@ -642,8 +754,7 @@ impl PluginRuntime {
     async fn check_run(&self, plugin: &Plugin) -> Result<CheckRunSummary, PluginError> {
         let started = Instant::now();
         let db = self.sample.get_or_try_init(sample::database).await?;
-        let user = crate::ids::UserId::new(sample::SAMPLE_USER)
-            .map_err(|error| PluginError::CheckRun(error.to_string()))?;
+        let owner = sample::owner(plugin.scope)?;
         let tx = db.read().await.map_err(|error| {
             PluginError::CheckRun(format!("the sample data is unreadable: {error}"))
         })?;
@@ -653,7 +764,7 @@ impl PluginRuntime {
         let output = self
             .export_within(
                 plugin,
-                Capability::new(user, tx),
+                Capability::new(owner, tx),
                 request,
                 self.limits.for_check_run(),
             )
@@ -710,7 +821,7 @@ impl PluginRuntime {
             });
         }
         let queries = state
-            .user
+            .bound
             .as_ref()
             .map_or(0, |capability| capability.queries);
         tracing::debug!(
@@ -731,7 +842,7 @@ impl PluginRuntime {
     }
 
     /// A fresh store with every limit in `limits` armed.
-    fn store(&self, user: Option<Capability>, label: String, limits: Limits) -> Store<GuestState> {
+    fn store(&self, bound: Option<Capability>, label: String, limits: Limits) -> Store<GuestState> {
         let stderr = MemoryOutputPipe::new(MAX_STDERR_BYTES);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -744,7 +855,7 @@ impl PluginRuntime {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory_bytes),
             limits,
-            user,
+            bound,
             label,
             cpu_ticks: 0,
             cpu_exceeded: false,
@@ -773,12 +884,12 @@ impl PluginRuntime {
     /// whatever went wrong into a [`PluginError`].
     async fn call<R>(
         &self,
-        user: Option<Capability>,
+        bound: Option<Capability>,
         label: String,
         limits: Limits,
         call: impl AsyncFnOnce(&mut Store<GuestState>) -> wasmtime::Result<R>,
     ) -> Result<(R, GuestState), PluginError> {
-        let mut store = self.store(user, label, limits);
+        let mut store = self.store(bound, label, limits);
         let run = call(&mut store);
         let outcome = tokio::time::timeout(limits.wall, run).await;
         let state = store.into_data();

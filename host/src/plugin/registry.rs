@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::{Origin, Plugin};
+use super::{Origin, Plugin, Scope};
 use crate::db::{Db, DbError};
 
 /// How many earlier versions of a plugin are kept for rollback.
@@ -111,6 +111,9 @@ pub struct PluginReport {
     pub sha256: Option<String>,
     /// The `clocky:plugin` contract version it was built for, when known.
     pub world_version: Option<String>,
+    /// Whose data it reads, `user` or `server`, when known.
+    #[serde(default)]
+    pub scope: Option<String>,
     /// `active`, `standby` (served before; rollback returns to it), `rolled-back` or `refused`.
     pub state: String,
     /// `built-in`, or the file it came from.
@@ -134,6 +137,7 @@ impl PluginReport {
             version: Some(plugin.metadata.version.clone()),
             sha256: Some(plugin.sha256.clone()),
             world_version: Some(plugin.world_version.to_string()),
+            scope: Some(plugin.scope.to_string()),
             state: state.to_owned(),
             origin: plugin.origin.to_string(),
             loaded_at: plugin.loaded_at,
@@ -200,6 +204,7 @@ impl PluginRegistry {
                     version: Some(version),
                     sha256: Some(sha256),
                     world_version: None,
+                    scope: None,
                     state: "rolled-back".to_owned(),
                     origin: "an earlier run".to_owned(),
                     loaded_at: at,
@@ -244,6 +249,18 @@ impl PluginRegistry {
             .unwrap_or_else(|poison| poison.into_inner())
             .keys()
             .cloned()
+            .collect()
+    }
+
+    /// The names of the active plugins of `scope`, in order: the formats a personal or a
+    /// server-wide export can be asked for in.
+    pub fn names_of(&self, scope: Scope) -> Vec<String> {
+        self.active
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .values()
+            .filter(|plugin| plugin.scope == scope)
+            .map(|plugin| plugin.metadata.name.clone())
             .collect()
     }
 
@@ -451,6 +468,7 @@ impl PluginRegistry {
             version: None,
             sha256: None,
             world_version: None,
+            scope: None,
             state: "refused".to_owned(),
             origin: Origin::File(path.clone()).to_string(),
             loaded_at: refusal.at,

@@ -11,6 +11,9 @@
 //! session across midnight and a daylight-saving change; an auto-closed session; an active one
 //! with a running break.
 //!
+//! A server-wide plugin exports the sample's first server instead, where a second member,
+//! [`SAMPLE_MEMBER_USERNAME`] in a zone half an hour off the hour, has a session too.
+//!
 //! Plugin authors can rely on the user's name, [`SAMPLE_USERNAME`], to recognise the check run
 //! in their own tests; the plugin guide says so.
 
@@ -18,9 +21,10 @@ use std::sync::Arc;
 
 use clocky_rules::Timestamp;
 
-use super::PluginError;
+use super::{PluginError, Scope};
 use crate::clock::ManualClock;
 use crate::db::Db;
+use crate::db::history::Owner;
 use crate::ids::{ServerId, UserId};
 use crate::tracking::{Member, Tracker};
 
@@ -32,6 +36,19 @@ pub const SAMPLE_USERNAME: &str = "clocky-check";
 
 /// The sample user's time zone, which changes to summer time during the sample.
 pub const SAMPLE_ZONE: &str = "Europe/Berlin";
+
+/// The second member's Discord id.
+pub const SAMPLE_MEMBER: u64 = 100_000_000_000_000_002;
+
+/// The second member's name.
+pub const SAMPLE_MEMBER_USERNAME: &str = "clocky-check-member";
+
+/// The second member's time zone: 5 hours 30 minutes ahead of UTC, with no daylight saving.
+pub const SAMPLE_MEMBER_ZONE: &str = "Asia/Kolkata";
+
+/// The second member's one session in the first server: Friday 27 March, 03:30 to 12:00 UTC
+/// (09:00 to 17:30 in Kolkata).
+const MEMBER_SESSION: (Timestamp, Timestamp) = (1_774_582_200, 1_774_612_800);
 
 /// The instant the check run's export is generated at: 2026-03-30 12:00 UTC.
 pub const SAMPLE_NOW: Timestamp = 1_774_872_000;
@@ -103,7 +120,40 @@ pub async fn database() -> Result<Db, PluginError> {
         };
         done.map_err(|error| failed("recorded", &error))?;
     }
+
+    let member = UserId::new(SAMPLE_MEMBER).map_err(|error| failed("made", &error))?;
+    let (server_id, server_name) = SERVERS[0];
+    let member = Member {
+        user: member,
+        username: Some((SAMPLE_MEMBER_USERNAME, 0)),
+        server: ServerId::new(server_id).map_err(|error| failed("made", &error))?,
+        server_name: Some(server_name),
+    };
+    tracker
+        .set_timezone(member.user, member.username, SAMPLE_MEMBER_ZONE)
+        .await
+        .map_err(|error| failed("recorded", &error))?;
+    clock.set(MEMBER_SESSION.0);
+    tracker
+        .check_in(member, None)
+        .await
+        .map_err(|error| failed("recorded", &error))?;
+    clock.set(MEMBER_SESSION.1);
+    tracker
+        .check_out(member, None)
+        .await
+        .map_err(|error| failed("recorded", &error))?;
     Ok(db)
+}
+
+/// Whose data a check run of a plugin of `scope` reads: the sample user, or the sample's first
+/// server.
+pub fn owner(scope: Scope) -> Result<Owner, PluginError> {
+    let made = |error: crate::ids::IdError| PluginError::CheckRun(error.to_string());
+    Ok(match scope {
+        Scope::User => Owner::User(UserId::new(SAMPLE_USER).map_err(made)?),
+        Scope::Server => Owner::Server(ServerId::new(SERVERS[0].0).map_err(made)?),
+    })
 }
 
 /// Checks that a check run's document is what the plugin's media type promises: JSON that
@@ -156,8 +206,10 @@ mod tests {
     async fn the_sample_holds_four_sessions_one_auto_closed_and_one_active() {
         let db = database().await.expect("the sample database");
         let rows: Vec<(i64, Option<i64>, String)> = sqlx::query_as(
-            "SELECT checked_in_at, checked_out_at, status FROM sessions ORDER BY checked_in_at",
+            "SELECT checked_in_at, checked_out_at, status FROM sessions WHERE user_id = ?1
+             ORDER BY checked_in_at",
         )
+        .bind(i64::try_from(SAMPLE_USER).unwrap())
         .fetch_all(db.pool())
         .await
         .expect("the sessions");
@@ -169,6 +221,33 @@ mod tests {
             (sunday, Some(sunday + 12 * 3600), "auto-closed".to_owned())
         );
         assert_eq!(rows[3], (monday, None, "active".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn the_first_server_has_two_members_and_four_sessions() {
+        let db = database().await.expect("the sample database");
+        let server = i64::try_from(SERVERS[0].0).unwrap();
+        let (members, sessions): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(DISTINCT user_id), COUNT(*) FROM sessions WHERE server_id = ?1",
+        )
+        .bind(server)
+        .fetch_one(db.pool())
+        .await
+        .expect("the figures");
+        // The user's three sessions there (Friday, Sunday, Monday) and the member's one.
+        assert_eq!((members, sessions), (2, 4));
+        let zone: String = sqlx::query_scalar("SELECT timezone FROM users WHERE user_id = ?1")
+            .bind(i64::try_from(SAMPLE_MEMBER).unwrap())
+            .fetch_one(db.pool())
+            .await
+            .expect("the member");
+        assert_eq!(zone, "Asia/Kolkata");
+        let kolkata_nine = Utc
+            .with_ymd_and_hms(2026, 3, 27, 3, 30, 0)
+            .unwrap()
+            .timestamp();
+        assert_eq!(MEMBER_SESSION.0, kolkata_nine);
+        assert_eq!(MEMBER_SESSION.1 - MEMBER_SESSION.0, 8 * 3600 + 30 * 60);
     }
 
     #[test]

@@ -167,7 +167,6 @@ impl Fixture {
         breaks
     }
 
-    /// The slice of `rows` a page starting at `after` holds, and the next cursor.
     fn page<T: Clone>(
         &self,
         rows: &[T],
@@ -175,24 +174,37 @@ impl Fixture {
         after: Option<&str>,
         limit: u32,
     ) -> Result<(Vec<T>, Option<String>), QueryError> {
-        if limit == 0 {
-            return Err(QueryError::InvalidArgument(
-                "limit must be at least 1".into(),
-            ));
-        }
-        let start = match after {
-            None => 0,
-            Some(cursor) => cursor
-                .strip_prefix(kind)
-                .and_then(|index| index.parse::<usize>().ok())
-                .filter(|index| *index <= rows.len())
-                .ok_or(QueryError::InvalidCursor)?,
-        };
-        let take = usize::try_from(limit.min(self.page_cap)).unwrap_or(usize::MAX);
-        let end = start.saturating_add(take).min(rows.len());
-        let next = (end < rows.len()).then(|| format!("{kind}{end}"));
-        Ok((rows[start..end].to_vec(), next))
+        page(rows, kind, after, limit, self.page_cap)
     }
+}
+
+/// The slice of `rows` a page starting at `after` holds, at most `limit` and `cap` rows, and the
+/// next cursor: `kind` followed by the index the next page starts at. A cursor of another kind,
+/// or one past the end, is refused as the host refuses one it did not hand out.
+pub(crate) fn page<T: Clone>(
+    rows: &[T],
+    kind: char,
+    after: Option<&str>,
+    limit: u32,
+    cap: u32,
+) -> Result<(Vec<T>, Option<String>), QueryError> {
+    if limit == 0 {
+        return Err(QueryError::InvalidArgument(
+            "limit must be at least 1".into(),
+        ));
+    }
+    let start = match after {
+        None => 0,
+        Some(cursor) => cursor
+            .strip_prefix(kind)
+            .and_then(|index| index.parse::<usize>().ok())
+            .filter(|index| *index <= rows.len())
+            .ok_or(QueryError::InvalidCursor)?,
+    };
+    let take = usize::try_from(limit.min(cap)).unwrap_or(usize::MAX);
+    let end = start.saturating_add(take).min(rows.len());
+    let next = (end < rows.len()).then(|| format!("{kind}{end}"));
+    Ok((rows[start..end].to_vec(), next))
 }
 
 impl UserData for Fixture {

@@ -17,9 +17,14 @@
 //!   as formulas.
 //! - [`timesheet`]: the walk shared by timesheet imports (one row per closed session, local
 //!   times), so that such a format only says how a session becomes a row.
+//! - [`server`]: the same for server-wide plugins of the `server-exporter-plugin` world: the
+//!   [`ServerData`] trait, [`ServerHost`], page-free iterators over a server's sessions and
+//!   members, [`ServerFixture`], and the [`export_server_plugin!`] and [`server_csv_plugin!`]
+//!   macros.
 //!
-//! What a plugin may read is decided by the host: the queries answer for the one user the export
-//! is for, and nothing here can widen that. `docs/plugin-guide.md` walks through a whole plugin.
+//! What a plugin may read is decided by the host: the queries answer for the one user (or, in a
+//! server-wide plugin, the one server) the export is for, and nothing here can widen that.
+//! `docs/plugin-guide.md` walks through a whole plugin.
 
 #[allow(
     unsafe_code,
@@ -41,12 +46,13 @@ pub mod csv;
 pub mod figures;
 pub mod fixture;
 pub mod local;
+pub mod server;
 pub mod source;
 pub mod timesheet;
 
 pub use bindings::clocky::plugin::types::{
-    BreakPage, BreakRecord, Profile, QueryError, ServerRecord, SessionPage, SessionRecord,
-    SessionStatus,
+    BreakPage, BreakRecord, MemberPage, MemberRecord, MemberSession, MemberSessionPage, Profile,
+    QueryError, ServerRecord, ServerSummary, SessionPage, SessionRecord, SessionStatus,
 };
 pub use bindings::export_plugin;
 pub use bindings::exports::clocky::plugin::exporter::{
@@ -54,6 +60,7 @@ pub use bindings::exports::clocky::plugin::exporter::{
 };
 pub use clocky_rules as rules;
 pub use fixture::Fixture;
+pub use server::{ServerData, ServerFixture, ServerHost};
 pub use source::{Host, UserData};
 
 /// Writes a line to the host's log (in a component), or nowhere (in a native test).
@@ -92,10 +99,51 @@ pub fn status_word(status: SessionStatus) -> &'static str {
 #[macro_export]
 macro_rules! csv_plugin {
     ($name:expr, $description:expr, $build:path) => {
+        $crate::__csv_glue!(Host, export_plugin, $name, $description, $build);
+    };
+}
+
+/// Makes a server-wide plugin's component export: a type implementing [`Guest`], made the
+/// export of a component of the `server-exporter-plugin` world. Call it as
+/// `export_server_plugin!(Plugin)`, in code compiled for `wasm32` only.
+///
+/// Both worlds export the same `exporter` interface, so the glue is the per-user world's (see
+/// [`server`] for why it cannot be generated twice). What makes the component server-wide is
+/// what it reads: through [`ServerHost`] only, never through [`Host`]. Use this macro rather
+/// than [`export_plugin!`] all the same, so that the plugin says which world it is written for.
+#[macro_export]
+macro_rules! export_server_plugin {
+    ($ty:ident) => {
+        $crate::export_plugin!($ty);
+    };
+}
+
+/// [`csv_plugin!`] for a server-wide plugin: its metadata (name, this crate's version,
+/// `text/csv`, `csv`, description) and `build(&mut ServerHost)` as `export`. The expansion only
+/// exists when compiling for `wasm32`.
+#[macro_export]
+macro_rules! server_csv_plugin {
+    ($name:expr, $description:expr, $build:path) => {
+        $crate::__csv_glue!(
+            ServerHost,
+            export_server_plugin,
+            $name,
+            $description,
+            $build
+        );
+    };
+}
+
+/// The expansion of [`csv_plugin!`] and [`server_csv_plugin!`], which differ only in the
+/// capability `build` reads through and the export macro.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __csv_glue {
+    ($host:ident, $export:ident, $name:expr, $description:expr, $build:path) => {
         #[cfg(target_arch = "wasm32")]
         #[allow(unsafe_code, reason = "the export macro expands to the ABI glue")]
         mod guest {
-            use $crate::{Document, ExportError, ExportRequest, Guest, Host, PluginMetadata};
+            use $crate::{Document, ExportError, ExportRequest, Guest, PluginMetadata, $host};
 
             struct Plugin;
 
@@ -111,11 +159,11 @@ macro_rules! csv_plugin {
                 }
 
                 fn export(_request: ExportRequest) -> Result<Document, ExportError> {
-                    $build(&mut Host)
+                    $build(&mut $host)
                 }
             }
 
-            $crate::export_plugin!(Plugin);
+            $crate::$export!(Plugin);
         }
     };
 }

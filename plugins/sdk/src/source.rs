@@ -91,7 +91,8 @@ pub fn breaks<S: UserData>(source: &mut S) -> Pages<'_, S, BreakRecord> {
 
 type Fetch<S, T> = fn(&mut S, Option<&str>) -> Result<(Vec<T>, Option<String>), QueryError>;
 
-/// Rows read page by page; see [`sessions`] and [`breaks`].
+/// Rows read page by page; see [`sessions`] and [`breaks`], and for server-wide plugins
+/// [`server::sessions`](crate::server::sessions) and [`server::members`](crate::server::members).
 #[derive(Debug)]
 pub struct Pages<'s, S, T> {
     source: &'s mut S,
@@ -102,7 +103,7 @@ pub struct Pages<'s, S, T> {
 }
 
 impl<'s, S, T> Pages<'s, S, T> {
-    fn new(source: &'s mut S, fetch: Fetch<S, T>) -> Self {
+    pub(crate) fn new(source: &'s mut S, fetch: Fetch<S, T>) -> Self {
         Pages {
             source,
             fetch,
