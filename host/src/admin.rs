@@ -5,6 +5,7 @@
 //!   answers what happened to each file ([`FileOutcome`]).
 //! - `POST /plugins/{name}/rollback`: takes the active version of `name` out of service and
 //!   brings back the one before it ([`RollbackOutcome`]).
+//! - `GET /metrics`: the Prometheus metrics of [`crate::signals`], for a scraper.
 //!
 //! Answers are JSON; errors are `{"error": "..."}` with a 4xx status. The endpoint listens on
 //! `admin.listen`, loopback by default. With `admin.token` set, every request must carry it as
@@ -13,7 +14,7 @@
 //! Browsers are kept out even without a token: a request carrying an `Origin` header (which
 //! browsers add to cross-site requests, and `clocky plugins` never sends) is refused, and so is
 //! one whose `Host` is not a loopback name, which is what a DNS-rebinding page would send.
-//! Nothing here touches users' data: the endpoint sees plugins only.
+//! Nothing here touches users' data: the endpoint sees plugins and aggregate figures only.
 
 use std::sync::Arc;
 
@@ -27,6 +28,10 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::clock::SharedClock;
+use crate::db::Db;
 use crate::export::PluginSet;
 use crate::plugin::PluginReport;
 use crate::plugin::folder::{Change, SharedFolder};
@@ -85,22 +90,42 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// What `GET /metrics` renders from: the recorder, and the database and clock the queue's
+/// gauges are read from at each scrape.
+#[derive(Clone, Debug)]
+pub struct MetricsSource {
+    /// The process's recorder.
+    pub handle: PrometheusHandle,
+    /// The database holding the queue.
+    pub db: Db,
+    /// The clock the oldest job's age is measured by.
+    pub clock: SharedClock,
+}
+
 #[derive(Clone)]
 struct Admin {
     plugins: PluginSet,
     folder: Option<SharedFolder>,
     token_hash: Option<[u8; 32]>,
+    metrics: Option<MetricsSource>,
 }
 
 /// The router, apart from any socket so tests can call it directly. With `token`, requests
-/// without it are answered 401.
-pub fn router(plugins: PluginSet, folder: Option<SharedFolder>, token: Option<&str>) -> Router {
+/// without it are answered 401. Without `metrics`, `GET /metrics` answers 404.
+pub fn router(
+    plugins: PluginSet,
+    folder: Option<SharedFolder>,
+    token: Option<&str>,
+    metrics: Option<MetricsSource>,
+) -> Router {
     let admin = Admin {
         plugins,
         folder,
         token_hash: token.map(|token| Sha256::digest(token.as_bytes()).into()),
+        metrics,
     };
     Router::new()
+        .route("/metrics", get(metrics_text))
         .route("/plugins", get(list))
         .route("/plugins/reload", post(reload))
         .route("/plugins/{name}/rollback", post(rollback))
@@ -165,6 +190,37 @@ fn loopback_host(host: &str) -> bool {
             .is_ok_and(|address| address.is_loopback())
 }
 
+async fn metrics_text(State(admin): State<Admin>) -> Response {
+    let Some(source) = admin.metrics else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this host records no metrics of its own",
+        );
+    };
+    let queue = async {
+        let mut conn = source.db.pool().acquire().await?;
+        crate::db::exports::queue(&mut conn).await
+    };
+    match queue.await {
+        Ok((depth, oldest)) => {
+            let age = oldest.map_or(0, |at| source.clock.now().saturating_sub(at));
+            crate::signals::set_queue(depth, u64::try_from(age).unwrap_or(0));
+        }
+        // The other figures are still worth a scrape; the queue's keep their last values.
+        Err(failure) => {
+            tracing::warn!(error = %failure, "could not read the export queue for metrics")
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::signals::render(&source.handle),
+    )
+        .into_response()
+}
+
 async fn list(State(admin): State<Admin>) -> Json<Vec<PluginReport>> {
     Json(admin.plugins.report())
 }
@@ -212,9 +268,15 @@ async fn rollback(State(admin): State<Admin>, Path(name): Path<String>) -> Respo
 
 /// The admin router for `plugins`, shared so tests and `serve` build it the same way.
 pub fn for_app(app: &crate::app::App) -> Router {
+    let metrics = app.metrics.clone().map(|handle| MetricsSource {
+        handle,
+        db: app.db.clone(),
+        clock: app.clock.clone(),
+    });
     router(
         Arc::clone(&app.plugins),
         app.folder.clone(),
         app.config.admin.token.as_deref(),
+        metrics,
     )
 }

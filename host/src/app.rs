@@ -40,6 +40,8 @@ pub struct App {
     pub builtins: BTreeMap<String, Arc<Plugin>>,
     /// The operator's plugin folder, when `plugins.dir` is set.
     pub folder: Option<SharedFolder>,
+    /// The process's metrics recorder, rendered by the admin endpoint's `GET /metrics`.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl App {
@@ -120,6 +122,7 @@ impl App {
             plugins,
             builtins,
             folder,
+            metrics: crate::signals::install(),
         })
     }
 

@@ -92,6 +92,14 @@ pub enum ExportError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// The operator disabled server-wide exports for the job's server before it ran; the job
+    /// is marked failed.
+    #[error("export job {0} did not run: server-wide exports were disabled for its server")]
+    ServerExportDisabled(JobId),
+    /// The job was withdrawn while it ran (a member of the exported server was erased, or its
+    /// requester was); the file it made was deleted and nothing links to it.
+    #[error("export job {0} was withdrawn while it ran; its file was deleted")]
+    Withdrawn(JobId),
     /// The operating system's random generator failed; no link was made.
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
@@ -398,6 +406,7 @@ impl Exporter {
         Ok(match outcome {
             Ok(job) => {
                 tracing::info!(job_id = %job.job_id, format, "export requested");
+                crate::signals::export_requested(Scope::User);
                 Requested::Queued(job)
             }
             Err(existing) => Requested::AlreadyInProgress(existing),
@@ -472,6 +481,7 @@ impl Exporter {
         dq::schedule(&mut tx, job.job_id, Some(reply), now).await?;
         tx.commit().await?;
         tracing::info!(job_id = %job.job_id, format, further_request, "export requested on Discord");
+        crate::signals::export_requested(Scope::User);
         Ok(DiscordRequest::Queued(job))
     }
 
@@ -518,6 +528,7 @@ impl Exporter {
         }
         tx.commit().await?;
         tracing::info!(job_id = %job.job_id, format, "server-wide export requested");
+        crate::signals::export_requested(Scope::Server);
         Ok(ServerRequest::Queued(job))
     }
 
@@ -578,6 +589,7 @@ impl Exporter {
     /// Runs a job this process has claimed, to `ready` or `failed`.
     #[tracing::instrument(name = "export.run", skip_all, fields(job_id = %job))]
     pub async fn run_claimed(&self, job: JobId) -> Result<JobRow, ExportError> {
+        let _running = crate::signals::Running::start();
         let result = self.run_steps(job).await;
         // Plugin and storage failures are recorded where they happen. Anything else (the
         // database or the random generator failing mid-way) would otherwise leave the job
@@ -603,6 +615,15 @@ impl Exporter {
             Some(server) => (Scope::Server, Owner::Server(server)),
             None => (Scope::User, Owner::User(row.user_id)),
         };
+        if let Some(server) = row.server_id {
+            let mut conn = self.db.pool().acquire().await?;
+            if !q::server_export_enabled(&mut conn, server).await? {
+                drop(conn);
+                let detail = "server-wide exports were disabled for this server before it ran";
+                self.fail(job, None, "disabled", detail).await?;
+                return Err(ExportError::ServerExportDisabled(job));
+            }
+        }
         let Some(plugin) = self.plugin(&row.format, scope) else {
             let detail = format!("no active {scope} plugin is called {:?}", row.format);
             self.fail(job, None, "no-plugin", &detail).await?;
@@ -625,10 +646,17 @@ impl Exporter {
 
         let generated_at = self.clock.now();
         let capability = Capability::new(owner, self.db.read().await?);
+        let started = std::time::Instant::now();
         let outcome = self
             .runtime
             .export(&plugin, capability, ExportRequest { generated_at })
             .await;
+        crate::signals::plugin_call(
+            identity.0,
+            identity.1,
+            outcome.as_ref().map(drop).map_err(PluginError::kind),
+            started.elapsed(),
+        );
         // Counted before anything else can fail: the count is the plugin's record, and a
         // version on probation that fails too often is rolled back here.
         self.plugins.record(&plugin, outcome.is_ok());
@@ -677,8 +705,16 @@ impl Exporter {
             servers_included: output.servers_included,
         };
         let mut tx = self.db.write().await?;
-        q::mark_ready(&mut tx, job, &ready, self.clock.now()).await?;
+        let marked = q::mark_ready(&mut tx, job, &ready, self.clock.now()).await?;
         tx.commit().await?;
+        if !marked {
+            tracing::warn!("the export was withdrawn while it ran; deleting its file");
+            if let Err(error) = self.storage.delete_prefix(&job_folder(job)).await {
+                tracing::error!(%error, "could not delete the file of a withdrawn export");
+            }
+            return Err(ExportError::Withdrawn(job));
+        }
+        crate::signals::export_finished(Ok(()));
         tracing::info!(
             bytes = ready.file_size,
             sessions = ready.sessions_included,
@@ -698,6 +734,7 @@ impl Exporter {
         let mut tx = self.db.write().await?;
         q::mark_failed(&mut tx, job, plugin, kind, detail, self.clock.now()).await?;
         tx.commit().await?;
+        crate::signals::export_finished(Err(kind));
         Ok(())
     }
 
@@ -820,32 +857,10 @@ impl Exporter {
     /// user.
     #[tracing::instrument(name = "export.forget_user", skip_all, fields(user_id = %user))]
     pub async fn forget_user(&self, user: UserId) -> Result<bool, ExportError> {
-        let (jobs, holding) = {
+        let jobs = {
             let mut conn = self.db.pool().acquire().await?;
-            (
-                q::jobs_of(&mut conn, user).await?,
-                q::ready_server_exports_holding(&mut conn, user).await?,
-            )
+            q::jobs_of(&mut conn, user).await?
         };
-        for job in &holding {
-            // Marked first, so no link serves the file while it is being deleted.
-            let mut tx = self.db.write().await?;
-            q::mark_expired(&mut tx, job.job_id).await?;
-            tx.commit().await?;
-            self.storage
-                .delete_prefix(&job_folder(job.job_id))
-                .await
-                .map_err(|source| ExportError::Storage {
-                    job: job.job_id,
-                    source,
-                })?;
-        }
-        if !holding.is_empty() {
-            tracing::info!(
-                withdrawn = holding.len(),
-                "server-wide exports holding the user's rows withdrawn"
-            );
-        }
         for job in &jobs {
             self.storage
                 .delete_prefix(&job_folder(job.job_id))
@@ -855,9 +870,35 @@ impl Exporter {
                     source,
                 })?;
         }
+
+        // Other people's server exports that hold the user's rows are withdrawn in the
+        // erasure's own transaction, while the rows that say which servers they cover still
+        // exist: ready ones expire (their links stop working at the commit), and ones still
+        // being made fail; a run that finishes anyway finds its job no longer running and
+        // deletes its own file.
         let mut tx = self.db.write().await?;
+        let in_progress =
+            q::withdraw_server_exports_in_progress(&mut tx, user, self.clock.now()).await?;
+        let holding = q::ready_server_exports_holding(&mut tx, user).await?;
+        for job in &holding {
+            q::mark_expired(&mut tx, job.job_id).await?;
+        }
         let existed = tq::delete_user(&mut tx, user).await?;
         tx.commit().await?;
+
+        for job in &holding {
+            if let Err(error) = self.storage.delete_prefix(&job_folder(job.job_id)).await {
+                // No link can reach it any more; the operator learns which folder is left.
+                tracing::error!(job_id = %job.job_id, %error, "could not delete a withdrawn server export's file");
+            }
+        }
+        if in_progress > 0 || !holding.is_empty() {
+            tracing::info!(
+                ready = holding.len(),
+                in_progress,
+                "server-wide exports holding the erased user's rows withdrawn"
+            );
+        }
         Ok(existed)
     }
 

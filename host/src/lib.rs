@@ -32,6 +32,7 @@ pub mod discord;
 pub mod export;
 pub mod ids;
 pub mod plugin;
+pub mod signals;
 pub mod storage;
 pub mod tracking;
 pub mod web;

@@ -86,10 +86,24 @@ async fn stylesheet() -> Response {
 async fn page(State(exporter): State<Arc<Exporter>>, Path(token): Path<String>) -> Response {
     match exporter.lookup(&token).await {
         Ok(LinkLookup::Valid { job, .. }) => {
+            // What the file is and how to get a new one depends on the kind of export.
+            let (title, note) = match job.server_id {
+                Some(_) => (
+                    "Your Clocky server export",
+                    "The file holds every session recorded in the server. The link stops \
+                     working when it expires; run <code>/server-export</code> again for a new one.",
+                ),
+                None => (
+                    "Your Clocky data export",
+                    "The file holds the data Clocky keeps about you, in the format you chose. \
+                     The link stops working when it expires; run <code>/data-export</code> again \
+                     for a new one.",
+                ),
+            };
             let body = layout(
-                "Your Clocky data export",
+                title,
                 &format!(
-                    "<h1>📥 Your data export is ready</h1>\
+                    "<h1>📥 {title} is ready</h1>\
                      <dl>\
                      <dt>File</dt><dd>{name}</dd>\
                      <dt>Size</dt><dd>{size}</dd>\
@@ -98,9 +112,7 @@ async fn page(State(exporter): State<Arc<Exporter>>, Path(token): Path<String>) 
                      <dt>Link expires</dt><dd>{expires}</dd>\
                      </dl>\
                      <p><a class=\"button\" href=\"{token}/file\" download>Download Export</a></p>\
-                     <p class=\"note\">The file is a JSON document with everything Clocky keeps about \
-                     you. The link stops working when it expires; run <code>/data-export</code> again \
-                     for a new one.</p>",
+                     <p class=\"note\">{note}</p>",
                     name = html_escape::encode_double_quoted_attribute(
                         job.file_name.as_deref().unwrap_or("export")
                     ),

@@ -236,3 +236,113 @@ async fn requests_from_web_pages_and_foreign_host_names_are_refused() {
         "built-in"
     );
 }
+
+/// `GET /metrics` as a scraper sees it: status, content type and the text.
+async fn scrape(host: &TestHost) -> (StatusCode, String, String) {
+    let request = Request::builder()
+        .uri("/metrics")
+        .header(header::HOST, "127.0.0.1:8081")
+        .body(Body::empty())
+        .unwrap();
+    let response = clocky::admin::for_app(&host.app)
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let kind = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, kind, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// The value of the sample of `name` whose labels include every pair in `labels`.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .find(|line| {
+            labels
+                .iter()
+                .all(|(key, value)| line.contains(&format!("{key}=\"{value}\"")))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_exports_by_outcome_and_plugin_failures_by_kind() {
+    use clocky::export::Requested;
+    use clocky_tests::user;
+
+    let host = TestHost::builder()
+        .plugin(HOG_WASM)
+        .configure(|config| config.plugins.memory_mib = 32)
+        .start()
+        .await;
+    // The recorder belongs to the process and other tests add to it, so figures are compared
+    // before and after this test's own exports.
+    let (status, kind, before) = scrape(&host).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    let count =
+        |text: &str, name: &str, labels: &[(&str, &str)]| sample(text, name, labels).unwrap_or(0.0);
+    let oom = [("plugin", "hog"), ("outcome", "out-of-memory")];
+    let failed_oom = [("outcome", "failed"), ("reason", "out-of-memory")];
+
+    // One export that succeeds, one that runs out of memory (the hog's `hog-oom` user), and
+    // one left in the queue.
+    host.export(111).await;
+    let exporter = &host.app.exporter;
+    let Ok(Requested::Queued(job)) = exporter
+        .request(user(222), Some(("hog-oom", 0)), Some("hog"))
+        .await
+    else {
+        panic!("the hog export was not queued");
+    };
+    assert!(exporter.run(job.job_id).await.is_err());
+    host.set_now("2025-01-15T12:00:00Z");
+    let Ok(Requested::Queued(_)) = exporter.request(user(333), None, None).await else {
+        panic!("the third export was not queued");
+    };
+    host.set_now("2025-01-15T12:01:40Z");
+
+    let (_, _, after) = scrape(&host).await;
+    let grew = |name: &str, labels: &[(&str, &str)]| {
+        count(&after, name, labels) - count(&before, name, labels)
+    };
+    assert!(grew("clocky_plugin_calls_total", &oom) >= 1.0, "{after}");
+    assert!(
+        grew("clocky_exports_finished_total", &failed_oom) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        grew("clocky_exports_finished_total", &[("outcome", "ready")]) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        grew("clocky_exports_requested_total", &[("scope", "user")]) >= 3.0,
+        "{after}"
+    );
+    let calls = [("plugin", "data-export")];
+    assert!(
+        count(&after, "clocky_plugin_call_seconds_count", &calls) >= 1.0,
+        "{after}"
+    );
+    // The queue is this host's own, read at the scrape: one job, requested 100 seconds ago.
+    assert_eq!(
+        sample(&after, "clocky_export_queue_depth", &[]),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "clocky_export_oldest_queued_seconds", &[]),
+        Some(100.0),
+        "{after}"
+    );
+}

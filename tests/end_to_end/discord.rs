@@ -11,8 +11,8 @@ use clocky::clock::Clock as _;
 use clocky::db::deliveries::{self, DeliveryState};
 use clocky::db::exports::{self, JobState};
 use clocky_tests::discord::{
-    CommandOption, DEFAULT_WAIT, Failure, FakeDiscord, InteractionFixture, Invoker, autocomplete,
-    button_press, slash_command,
+    CommandOption, DEFAULT_WAIT, Failure, FakeDiscord, InteractionFixture, Invoker, MANAGE_GUILD,
+    MANAGER_ROLE, autocomplete, button_press, slash_command,
 };
 use clocky_tests::fixtures::TRAPPER_WASM;
 use clocky_tests::json::assert_valid;
@@ -988,9 +988,18 @@ async fn server_export_is_for_managers_where_the_operator_enabled_it_and_arrives
     bot.reply_edit(&plain, |content| content.contains("Manage Server"))
         .await;
 
-    // A manager, before the operator enabled it: told so, nothing queued.
+    // Manage Server granted by one channel's overrides (the interaction's permissions carry the
+    // bit) is not Manage Server of the server: still refused.
+    let mut channel_manager = alice();
+    channel_manager.permissions |= MANAGE_GUILD;
+    let (overridden, _) = bot.command(&channel_manager, "server-export", vec![]).await;
+    bot.reply_edit(&overridden, |content| content.contains("Manage Server"))
+        .await;
+
+    // A manager by role, before the operator enabled it: told so, nothing queued.
     let mut manager = alice();
-    manager.permissions |= 1 << 5;
+    manager.roles = vec![MANAGER_ROLE];
+    manager.permissions |= MANAGE_GUILD;
     let (early, _) = bot.command(&manager, "server-export", vec![]).await;
     bot.reply_edit(&early, |content| {
         content.contains("not enabled for this server")

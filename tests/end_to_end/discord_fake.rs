@@ -757,7 +757,7 @@ async fn a_waiter_that_never_sees_its_condition_panics_with_the_record() {
     let http = fake.http();
     // An unknown route, so the dump has something to show.
     let _ = http.get_current_user().await;
-    let _ = http.get_guild(WORK.into()).await;
+    let _ = http.get_channel(WORK.into()).await;
 
     let waiting = tokio::spawn(async move {
         fake.wait_for(
@@ -782,7 +782,40 @@ async fn a_waiter_that_never_sees_its_condition_panics_with_the_record() {
         "{message}"
     );
     assert!(
-        message.contains(&format!("GET /api/v10/guilds/{WORK} -> 404")),
+        message.contains(&format!("GET /api/v10/channels/{WORK} -> 404")),
         "{message}"
+    );
+}
+
+#[test]
+fn serenity_reads_the_fake_server_and_finds_who_may_manage_it() {
+    use clocky_tests::discord::{GUILD_OWNER, MANAGER_ROLE};
+    let guild: serenity::all::PartialGuild = parse(&payloads::guild_object(WORK));
+    assert_eq!(guild.owner_id.get(), GUILD_OWNER);
+    assert_eq!(guild.roles.len(), 2);
+    // Server-level permissions: a member's roles with `@everyone`, never a channel's overrides.
+    let member = |id: u64, roles: Vec<u64>| -> serenity::all::Member {
+        parse(&serde_json::json!({
+            "user": {"id": id.to_string(), "username": "m", "discriminator": "0",
+                     "global_name": null, "avatar": null},
+            "roles": roles.iter().map(u64::to_string).collect::<Vec<_>>(),
+            "joined_at": "2025-01-01T00:00:00+00:00",
+            "deaf": false, "mute": false, "flags": 0, "guild_id": WORK.to_string(),
+        }))
+    };
+    assert!(
+        !guild
+            .member_permissions(&member(ALICE, vec![]))
+            .manage_guild()
+    );
+    assert!(
+        guild
+            .member_permissions(&member(ALICE, vec![MANAGER_ROLE]))
+            .manage_guild()
+    );
+    assert!(
+        guild
+            .member_permissions(&member(GUILD_OWNER, vec![]))
+            .administrator()
     );
 }

@@ -291,3 +291,79 @@ async fn erasing_a_member_withdraws_server_exports_that_hold_their_sessions() {
     );
     assert_eq!(rows[1][0], ALICE.to_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_running_when_a_member_is_erased_is_withdrawn_and_leaves_no_file() {
+    let (host, _) = team().await;
+    let exporter = &host.app.exporter;
+    exporter
+        .set_server_export(server(WORK), true)
+        .await
+        .unwrap();
+    let job = match exporter
+        .request_server_export(user(ALICE), None, server(WORK), None, None)
+        .await
+        .unwrap()
+    {
+        ServerRequest::Queued(job) => job,
+        other => panic!("{other:?}"),
+    };
+
+    // A worker has claimed the job; Bob is erased before it stores its file.
+    let mut tx = host.app.db.write().await.unwrap();
+    assert!(
+        clocky::db::exports::claim(&mut tx, job.job_id, at("2025-01-20T12:00:00Z"))
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert!(exporter.forget_user(user(BOB)).await.unwrap());
+    let withdrawn = exporter.job(job.job_id).await.unwrap();
+    assert_eq!(withdrawn.state, clocky::db::exports::JobState::Failed);
+    assert_eq!(withdrawn.failure_kind.as_deref(), Some("withdrawn"));
+
+    // The run goes on and finishes, finds its job withdrawn, and deletes what it stored.
+    let error = exporter.run_claimed(job.job_id).await.unwrap_err();
+    assert!(
+        matches!(error, ExportError::Withdrawn(id) if id == job.job_id),
+        "{error:?}"
+    );
+    let folder = host
+        .storage_dir()
+        .join("exports")
+        .join(job.job_id.to_string());
+    let left = std::fs::read_dir(&folder).map_or(0, |entries| entries.count());
+    assert_eq!(left, 0, "files are left in {}", folder.display());
+    assert!(exporter.issue_link(job.job_id).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_disabled_before_its_export_runs_gets_no_export() {
+    let (host, _) = team().await;
+    let exporter = &host.app.exporter;
+    exporter
+        .set_server_export(server(WORK), true)
+        .await
+        .unwrap();
+    let ServerRequest::Queued(job) = exporter
+        .request_server_export(user(ALICE), None, server(WORK), None, None)
+        .await
+        .unwrap()
+    else {
+        panic!("not queued");
+    };
+    assert!(
+        exporter
+            .set_server_export(server(WORK), false)
+            .await
+            .unwrap()
+    );
+    let error = exporter.run(job.job_id).await.unwrap_err();
+    assert!(
+        matches!(error, ExportError::ServerExportDisabled(_)),
+        "{error:?}"
+    );
+    let failed = exporter.job(job.job_id).await.unwrap();
+    assert_eq!(failed.failure_kind.as_deref(), Some("disabled"));
+    assert_eq!(failed.file_key, None);
+}

@@ -286,6 +286,16 @@ pub async fn newest_ready(
     raw.map(JobRow::try_from).transpose()
 }
 
+/// How many jobs are queued, and when the oldest of them was requested.
+pub async fn queue(conn: &mut SqliteConnection) -> Result<(u64, Option<Timestamp>), DbError> {
+    let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), MIN(requested_at) FROM export_jobs WHERE state = 'queued'",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((u64::try_from(count).unwrap_or(0), oldest))
+}
+
 /// Moves a queued job to running. False if it was not queued (another worker took it).
 pub async fn claim(
     conn: &mut SqliteConnection,
@@ -365,20 +375,21 @@ fn count(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Marks a running job ready with its stored file.
+/// Marks a running job ready with its stored file. False if the job is no longer running (it
+/// was withdrawn, or erased with its requester, while it ran): then nothing may link the file.
 pub async fn mark_ready(
     conn: &mut SqliteConnection,
     job: JobId,
     file: &ReadyFile,
     now: Timestamp,
-) -> Result<(), DbError> {
-    sqlx::query(
+) -> Result<bool, DbError> {
+    let done = sqlx::query(
         "UPDATE export_jobs SET state = 'ready', finished_at = ?2, plugin_name = ?3,
              plugin_version = ?4, generated_at = ?5, expires_at = ?6, file_key = ?7,
              file_name = ?8, media_type = ?9, file_size = ?10, file_sha256 = ?11,
              sessions_included = ?12, servers_included = ?13, failure_kind = NULL,
              failure_detail = NULL
-         WHERE job_id = ?1",
+         WHERE job_id = ?1 AND state = 'running'",
     )
     .bind(job.0)
     .bind(now)
@@ -395,7 +406,7 @@ pub async fn mark_ready(
     .bind(count(file.servers_included))
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Marks a job failed.
@@ -568,6 +579,26 @@ pub async fn server_exports_enabled(
     rows.into_iter()
         .map(|(server, at, name)| Ok((ServerId::from_sql(server)?, at, name)))
         .collect()
+}
+
+/// Fails the queued and running server-wide exports of servers `user` has sessions in, as
+/// withdrawn: they would hold rows of someone being erased. Returns how many.
+pub async fn withdraw_server_exports_in_progress(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    now: Timestamp,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "UPDATE export_jobs SET state = 'failed', finished_at = ?2, failure_kind = 'withdrawn',
+             failure_detail = 'a member of the server was erased before the export finished'
+         WHERE state IN ('queued', 'running') AND server_id IN
+             (SELECT DISTINCT server_id FROM sessions WHERE user_id = ?1)",
+    )
+    .bind(user.sql())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// The ready server-wide exports of servers `user` has sessions in: the files that hold some

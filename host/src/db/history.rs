@@ -292,12 +292,14 @@ pub async fn members_page(
     after: Option<UserId>,
     limit: u32,
 ) -> Result<Vec<MemberEntry>, DbError> {
+    // The page of ids comes from `sessions_by_server_user` alone; only then are the users read.
     let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-        "SELECT u.user_id, u.username, u.discriminator, u.timezone FROM users u
-         WHERE u.user_id > ?2
-           AND EXISTS (SELECT 1 FROM sessions s WHERE s.server_id = ?1 AND s.user_id = u.user_id)
-         ORDER BY u.user_id
-         LIMIT ?3",
+        "SELECT u.user_id, u.username, u.discriminator, u.timezone
+         FROM (SELECT DISTINCT user_id FROM sessions
+               WHERE server_id = ?1 AND user_id > ?2
+               ORDER BY user_id LIMIT ?3) m
+         JOIN users u ON u.user_id = m.user_id
+         ORDER BY u.user_id",
     )
     .bind(server.sql())
     .bind(after.map_or(0, UserId::sql))

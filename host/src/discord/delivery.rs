@@ -300,6 +300,7 @@ async fn record(
     let (state, detail, reply_text) = match attempt {
         Attempt::Sent => {
             tracing::info!(job_id = %job.job_id, "export delivered");
+            crate::signals::delivery("sent");
             let sent = if server {
                 messages::SERVER_SENT
             } else {
@@ -310,6 +311,7 @@ async fn record(
         }
         Attempt::Closed(detail) => {
             tracing::info!(job_id = %job.job_id, "the user does not accept DMs; export kept");
+            crate::signals::delivery("closed");
             // A failed export's notice could not be shown either; its reply already said so
             // or has expired, and "your export is ready" would be untrue.
             let text = (job.state == JobState::Ready).then(|| match server {
@@ -320,6 +322,7 @@ async fn record(
         }
         Attempt::Permanent(detail) => {
             tracing::warn!(job_id = %job.job_id, %detail, "delivery failed");
+            crate::signals::delivery("failed");
             let text = (job.state == JobState::Ready).then(|| undelivered(expires_at));
             (DeliveryState::Failed, Some(detail), text)
         }
@@ -328,6 +331,7 @@ async fn record(
                 Retry::After(wait, ambiguous_at) => {
                     let due_at = now + i64::try_from(wait.as_secs()).unwrap_or(i64::MAX).max(1);
                     tracing::warn!(job_id = %job.job_id, %detail, attempt = delivery.attempts, ?wait, "delivery will be retried");
+                    crate::signals::delivery("retried");
                     let mut tx = app.db.write().await?;
                     dq::retry_at(&mut tx, job.job_id, due_at, &detail, ambiguous_at, now).await?;
                     tx.commit().await?;
@@ -340,12 +344,14 @@ async fn record(
                      check has lapsed: {detail}"
                     );
                     tracing::warn!(job_id = %job.job_id, %detail, "delivery ends unknown");
+                    crate::signals::delivery("unknown");
                     let text = (job.state == JobState::Ready).then(|| undelivered(expires_at));
                     (DeliveryState::Unknown, Some(detail), text)
                 }
                 Retry::UsedUp => {
                     let detail = format!("gave up after {} attempts: {detail}", delivery.attempts);
                     tracing::error!(job_id = %job.job_id, %detail, "delivery failed");
+                    crate::signals::delivery("failed");
                     let text = (job.state == JobState::Ready).then(|| undelivered(expires_at));
                     (DeliveryState::Failed, Some(detail), text)
                 }

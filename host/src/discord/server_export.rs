@@ -1,11 +1,17 @@
 //! `/server-export`: a server's managers get every session recorded in that server, by DM.
 //!
 //! Three gates, in this order, before anything is queued: the command runs in a server; the
-//! member has **Manage Server** (or is an administrator) according to the permissions Discord
-//! computed for this very interaction; and the operator has enabled server-wide exports for the
-//! server (`clocky server-export enable`). The command is also registered with Manage Server as
-//! its default permission, so Discord hides it from other members, but a server can change that
-//! default, so the host checks again and never relies on it.
+//! member has **Manage Server** (or Administrator, or owns the server) at the server level; and
+//! the operator has enabled server-wide exports for the server (`clocky server-export enable`).
+//! The command is also registered with Manage Server as its default permission, so Discord
+//! hides it from other members, but a server can change that default, so the host checks again
+//! and never relies on it.
+//!
+//! The permission is computed from the server's roles, fetched from Discord at the time of the
+//! request, and the member's roles: the `@everyone` role's permissions and those of each role
+//! the member has, or everything for the owner. Not from the permissions Discord sends with the
+//! interaction: those are the member's permissions in the channel, channel overrides included,
+//! and whoever may edit one channel's overrides could grant themselves Manage Server there.
 //!
 //! The export runs a plugin of the `server-exporter-plugin` world, whose capability reads the
 //! server's sessions and its members' names and zones, nothing else. Nobody gets another
@@ -45,7 +51,17 @@ pub async fn server_export(
     let Some(guild) = interaction.guild_id else {
         return edit(ctx, interaction, messages::SERVER_ONLY).await;
     };
-    if !may_manage(interaction.member.as_deref()) {
+    let Some(member) = interaction.member.as_deref() else {
+        return edit(ctx, interaction, messages::SERVER_ONLY).await;
+    };
+    let roles = match ctx.http().get_guild(guild).await {
+        Ok(roles) => roles,
+        Err(error) => {
+            tracing::warn!(server_id = %guild, %error, "could not read the server's roles");
+            return edit(ctx, interaction, messages::SOMETHING_WENT_WRONG).await;
+        }
+    };
+    if !may_manage(roles.member_permissions(member)) {
         tracing::info!(user_id = %ctx.author().id, server_id = %guild, "server export refused: no Manage Server");
         return edit(ctx, interaction, messages::SERVER_NOT_ALLOWED).await;
     }
@@ -79,14 +95,10 @@ pub async fn server_export(
     edit(ctx, interaction, &text).await
 }
 
-/// Whether the member who sent an interaction may export the server: Manage Server or
-/// Administrator in the permissions Discord sent with it. No member (a DM) may not.
-pub fn may_manage(member: Option<&serenity::Member>) -> bool {
-    member
-        .and_then(|member| member.permissions)
-        .is_some_and(|permissions| {
-            permissions.intersects(Permissions::MANAGE_GUILD | Permissions::ADMINISTRATOR)
-        })
+/// Whether server-level `permissions` let a member export the server: Manage Server or
+/// Administrator (the owner has every permission).
+pub fn may_manage(permissions: Permissions) -> bool {
+    permissions.intersects(Permissions::MANAGE_GUILD | Permissions::ADMINISTRATOR)
 }
 
 async fn edit(

@@ -38,8 +38,9 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout_at};
 
 pub use payloads::{
-    APPLICATION_ID, BOT_TOKEN, BOT_USER_ID, BOT_USERNAME, CommandOption, InteractionFixture,
-    Invoker, OptionValue, autocomplete, button_press, dm_channel_id, slash_command,
+    APPLICATION_ID, BOT_TOKEN, BOT_USER_ID, BOT_USERNAME, CommandOption, GUILD_OWNER,
+    InteractionFixture, Invoker, MANAGE_GUILD, MANAGER_ROLE, OptionValue, autocomplete,
+    button_press, dm_channel_id, slash_command,
 };
 pub use state::{Direction, Failure, GatewayFrame, RecordedRequest};
 

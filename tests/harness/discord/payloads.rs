@@ -30,6 +30,12 @@ pub const BOT_USERNAME: &str = "Clocky";
 /// The permissions a member has unless the test says otherwise: Discord's default `@everyone`
 /// set (view channels, send messages, use application commands and the like), no admin rights.
 pub const MEMBER_PERMISSIONS: u64 = 2_248_473_465_835_073;
+/// Discord's `MANAGE_GUILD` permission bit ("Manage Server").
+pub const MANAGE_GUILD: u64 = 1 << 5;
+/// A role every fake server has, whose members may manage the server.
+pub const MANAGER_ROLE: u64 = 1_300_000_000_000_000_010;
+/// The owner of every fake server: nobody the tests act as unless they choose to.
+pub const GUILD_OWNER: u64 = 1_300_000_000_000_000_011;
 /// The permissions Discord reports the bot has in a channel (`app_permissions`): the same set.
 const APP_PERMISSIONS: u64 = MEMBER_PERMISSIONS;
 /// Discord's attachment size limit for a server without boosts, 25 MiB.
@@ -354,6 +360,69 @@ impl Invoker {
             locale: "en-US".to_owned(),
         }
     }
+}
+
+/// `GET /guilds/{id}`: a server whose `@everyone` role has [`MEMBER_PERMISSIONS`] and whose
+/// "Managers" role ([`MANAGER_ROLE`]) adds [`MANAGE_GUILD`], owned by [`GUILD_OWNER`].
+pub fn guild_object(guild_id: u64) -> Value {
+    let role = |id: u64, name: &str, permissions: u64, position: u64| {
+        json!({
+            "id": id.to_string(),
+            "name": name,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": null, "tertiary_color": null},
+            "hoist": false,
+            "icon": null,
+            "unicode_emoji": null,
+            "position": position,
+            "permissions": permissions.to_string(),
+            "managed": false,
+            "mentionable": false,
+            "flags": 0,
+        })
+    };
+    json!({
+        "id": guild_id.to_string(),
+        "name": format!("Server {guild_id}"),
+        "icon": null,
+        "icon_hash": null,
+        "splash": null,
+        "discovery_splash": null,
+        "owner_id": GUILD_OWNER.to_string(),
+        "afk_channel_id": null,
+        "afk_timeout": 300,
+        "widget_enabled": false,
+        "widget_channel_id": null,
+        "verification_level": 0,
+        "default_message_notifications": 0,
+        "explicit_content_filter": 0,
+        "roles": [
+            role(guild_id, "@everyone", MEMBER_PERMISSIONS, 0),
+            role(MANAGER_ROLE, "Managers", MEMBER_PERMISSIONS | MANAGE_GUILD, 1),
+        ],
+        "emojis": [],
+        "features": [],
+        "mfa_level": 0,
+        "application_id": null,
+        "system_channel_id": null,
+        "system_channel_flags": 0,
+        "rules_channel_id": null,
+        "max_presences": null,
+        "max_members": 500_000,
+        "vanity_url_code": null,
+        "description": null,
+        "banner": null,
+        "premium_tier": 0,
+        "premium_subscription_count": 0,
+        "preferred_locale": "en-US",
+        "public_updates_channel_id": null,
+        "max_video_channel_users": 25,
+        "max_stage_video_channel_users": 50,
+        "nsfw_level": 0,
+        "stickers": [],
+        "premium_progress_bar_enabled": false,
+        "safety_alerts_channel_id": null,
+    })
 }
 
 /// One option of a slash command as the user filled it in.

@@ -199,6 +199,10 @@ fn route(
             Reply::ok(message)
         }
 
+        ("GET", ["guilds", guild]) => match guild.parse::<u64>() {
+            Ok(guild_id) => Reply::ok(payloads::guild_object(guild_id)),
+            Err(_) => Reply::not_found(),
+        },
         ("POST", ["users", "@me", "channels"]) => {
             let recipient = body["recipient_id"]
                 .as_str()
