@@ -79,6 +79,12 @@ impl App {
         );
         let folder = match &config.plugins.dir {
             Some(dir) => {
+                // Absolute, because the watcher reports absolute paths, and a file must be
+                // known by one path: otherwise it would be taken for a second file providing
+                // its own plugin.
+                let dir = std::path::absolute(dir).with_context(|| {
+                    format!("failed to resolve the plugin folder {}", dir.display())
+                })?;
                 let mut folder = PluginFolder::new(
                     dir.clone(),
                     runtime.clone(),

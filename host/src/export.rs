@@ -55,6 +55,17 @@ pub enum ExportError {
         /// What there is.
         available: Vec<String>,
     },
+    /// The format exists, for the other kind of export.
+    #[error("{name:?} is a format of {}; pick another", match scope {
+        Scope::User => "personal exports (/data-export), not of server exports",
+        Scope::Server => "server exports (/server-export), not of personal exports",
+    })]
+    OtherScope {
+        /// What was asked for.
+        name: String,
+        /// What it serves.
+        scope: Scope,
+    },
     /// The job does not exist.
     #[error("export job {0} does not exist")]
     NoSuchJob(JobId),
@@ -115,7 +126,7 @@ impl ExportError {
     /// A sentence for the person who asked, without internal detail.
     pub fn user_message(&self) -> String {
         match self {
-            ExportError::UnknownFormat { .. } => self.to_string(),
+            ExportError::UnknownFormat { .. } | ExportError::OtherScope { .. } => self.to_string(),
             ExportError::Expired(_) => {
                 "Your export has expired. Run /data-export again for a new one.".to_owned()
             }
@@ -351,6 +362,12 @@ impl Exporter {
     }
 
     fn unknown_format(&self, name: &str, scope: Scope) -> ExportError {
+        if let Some(plugin) = self.plugins.get(name) {
+            return ExportError::OtherScope {
+                name: name.to_owned(),
+                scope: plugin.scope,
+            };
+        }
         ExportError::UnknownFormat {
             name: name.to_owned(),
             available: self.plugins.names_of(scope),

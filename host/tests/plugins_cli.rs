@@ -78,7 +78,9 @@ fn check_reports_a_good_plugin_and_refuses_a_bad_file_naming_the_step() {
     );
     // The sample user has four sessions in two servers, and the JSON export includes them all.
     assert!(
-        stdout.contains("4 sessions and 2 servers included"),
+        stdout.contains(
+            "4 sessions and 2 server(s) included (the sample user has 4 sessions in 2 servers)"
+        ),
         "{stdout}"
     );
 

@@ -136,9 +136,14 @@ async fn check(file: &Path, config: &Config) -> anyhow::Result<()> {
                 "  imports         {}",
                 printable(&plugin.imports.join(", "))
             );
+            // What the sample holds for the plugin's scope, to compare its counts with.
+            let expected = match plugin.scope {
+                crate::plugin::Scope::User => "the sample user has 4 sessions in 2 servers",
+                crate::plugin::Scope::Server => "the sample server has 4 sessions of 2 members",
+            };
             println!(
-                "  check run       {} bytes, {} sessions and {} servers included (the sample user \
-                 has 4 and 2), {} host queries, {} ms CPU, {} ms in all",
+                "  check run       {} bytes, {} sessions and {} server(s) included ({expected}), \
+                 {} host queries, {} ms CPU, {} ms in all",
                 summary.bytes,
                 summary.sessions_included,
                 summary.servers_included,
@@ -181,7 +186,7 @@ fn step_of(error: &crate::plugin::PluginError) -> &'static str {
         PluginError::Invalid(_) => "compiling the component",
         PluginError::WorldVersion { .. } => "contract version",
         PluginError::ForbiddenImport { .. } => "imports",
-        PluginError::Contract(_) => "linking against the exporter-plugin world",
+        PluginError::Contract(_) => "linking against the plugin worlds",
         PluginError::Metadata(_) => "metadata",
         PluginError::CheckRun(_) => "check run against the sample user",
         _ => "running the plugin",

@@ -121,7 +121,9 @@ async fn answer(
         // Only asked for without confirmation, which `data_export` handles itself; a second
         // notice after a confirmation would loop, so the user is told plainly instead.
         Ok(DiscordRequest::NeedsConfirmation { .. }) => messages::SOMETHING_WENT_WRONG.to_owned(),
-        Err(error @ ExportError::UnknownFormat { .. }) => format!("⚠️ {}", error.user_message()),
+        Err(error @ (ExportError::UnknownFormat { .. } | ExportError::OtherScope { .. })) => {
+            format!("⚠️ {}", error.user_message())
+        }
         Err(error) => {
             tracing::error!(user_id = %ctx.author().id, error = %format!("{error:#}"), "export request failed");
             error.user_message()

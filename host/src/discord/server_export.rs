@@ -86,7 +86,9 @@ pub async fn server_export(
         Ok(ServerRequest::Queued(_)) => messages::SERVER_GENERATING.to_owned(),
         Ok(ServerRequest::InProgress(job)) => messages::server_in_progress(job.requested_at),
         Ok(ServerRequest::NotEnabled) => messages::SERVER_NOT_ENABLED.to_owned(),
-        Err(error @ ExportError::UnknownFormat { .. }) => format!("⚠️ {}", error.user_message()),
+        Err(error @ (ExportError::UnknownFormat { .. } | ExportError::OtherScope { .. })) => {
+            format!("⚠️ {}", error.user_message())
+        }
         Err(error) => {
             tracing::error!(user_id = %user, server_id = %server, error = %format!("{error:#}"), "server export request failed");
             messages::SOMETHING_WENT_WRONG.to_owned()

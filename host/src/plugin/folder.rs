@@ -261,6 +261,21 @@ impl PluginFolder {
                 file: other.display().to_string(),
             });
         }
+        // A name keeps its scope: a server-wide plugin replacing `data-export` would take the
+        // default format away from every /data-export.
+        let serving = self
+            .plugins
+            .get(&name)
+            .or_else(|| self.builtins.get(&name).cloned());
+        if let Some(serving) = serving
+            && serving.scope != plugin.scope
+        {
+            return Change::Refused(PluginError::ScopeChanged {
+                name,
+                serving: serving.scope,
+                new: plugin.scope,
+            });
+        }
         let sha256 = plugin.sha256.clone();
         let unchanged = match self.plugins.activate(Arc::new(plugin)) {
             Ok(activation) => activation == super::registry::Activation::Unchanged,

@@ -176,6 +176,20 @@ pub enum PluginError {
         /// The file that provides it.
         file: String,
     },
+    /// The plugin has the name of one that serves the other scope.
+    #[error(
+        "is a {new} plugin called {name:?}, but {name:?} serves as a {serving} plugin; a name \
+         keeps its scope, so that /data-export and /server-export formats do not change under \
+         their users: give this plugin another name"
+    )]
+    ScopeChanged {
+        /// The plugin's name.
+        name: String,
+        /// The scope of the version serving under that name.
+        serving: Scope,
+        /// The scope of the refused one.
+        new: Scope,
+    },
     /// The plugin failed its export of the sample user.
     #[error("failed its check run against the sample user `{user}`: {0}", user = sample::SAMPLE_USERNAME)]
     CheckRun(String),
@@ -226,6 +240,7 @@ impl PluginError {
             | PluginError::ForbiddenImport { .. }
             | PluginError::Metadata(_)
             | PluginError::NameTaken { .. }
+            | PluginError::ScopeChanged { .. }
             | PluginError::CheckRun(_) => "invalid-plugin",
             PluginError::Timeout { .. } | PluginError::WallTimeout { .. } => "timeout",
             PluginError::OutOfMemory { .. } => "out-of-memory",
